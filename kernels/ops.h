@@ -1,0 +1,87 @@
+// The device-agnostic op API. Model, trainer and data code call only these; each op
+// dispatches on its tensors' device to kernels/cpu (reference, f32) or kernels/cuda.
+//
+// Conventions: T = tokens of a packed micro-batch, H = hidden, K/N = linear in/out features,
+// nh/nkv = (local) query/kv heads, hd = head dim, I = (local) MLP width, V = (local) vocab.
+// "+=" means the op accumulates into its output (parameter gradients accumulate over
+// micro-batches); otherwise the output is overwritten.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace sr::ops {
+
+// ---- elementwise ----
+void fill_zero(Tensor x);
+void copy(Tensor dst, Tensor src);          // same element count; casts f32 <-> bf16
+void add_inplace(Tensor y, Tensor x);       // y += x
+void scale_inplace(Tensor x, float s);      // x *= s
+double sum_squares(Tensor x);               // Σ x², accumulated in double
+
+// ---- embedding (vocab-parallel: this rank holds rows [vocab_start, vocab_start + V)) ----
+// out[T,H] = table[ids[t] - vocab_start], or 0 where ids[t] is outside this rank's rows.
+void embedding_forward(Tensor out, Tensor ids, Tensor table, int64_t vocab_start);
+// dtable[V,H] += dout[t] for each t with ids[t] in this rank's rows; deterministic order.
+void embedding_backward(Tensor dtable, Tensor dout, Tensor ids, int64_t vocab_start);
+
+// ---- RMSNorm (Qwen2: x · rsqrt(mean(x²) + eps) · weight, statistics in f32) ----
+// out[T,H], rstd[T] (saved for backward), x[T,H], weight[H].
+void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight, float eps);
+// dx[T,H] += ..., dweight[H] += ...; dout[T,H].
+void rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd);
+
+// ---- linear: out[T,N] = x[T,K] · weight[N,K]ᵀ + bias[N] (bias may be empty) ----
+void linear_forward(Tensor out, Tensor x, Tensor weight, Tensor bias);
+// dx[T,K] = (or += when accumulate_dx) dout · weight; dweight[N,K] += doutᵀ · x;
+// dbias[N] += Σ_t dout (skipped when empty). dx may be empty (no input gradient wanted).
+void linear_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
+                     bool accumulate_dx);
+
+// ---- RoPE, rotate-half layout: dim k pairs with k + hd/2, inv_freq_k = theta^(-2k/hd) ----
+// x[T,nh,hd] rotated in place by the angle positions[t] · inv_freq; inverse rotates back
+// (which is also the backward of the forward rotation).
+void rope(Tensor x, Tensor positions, float theta, bool inverse);
+
+// ---- attention on packed variable-length samples ----
+// q[T,nh,hd], k/v[T,nkv,hd] (GQA: head h reads kv head h / (nh/nkv)), cu_seqlens[B+1] i32
+// (sample b is tokens [cu[b], cu[b+1]); no attention across samples). Causal; window W > 0
+// keeps keys j with i - W < j <= i (Hugging Face's sliding_window), W = 0 is full causal.
+// Scale 1/sqrt(hd). out[T,nh,hd]; lse[nh,T] f32 (log-sum-exp of the scaled scores).
+void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cu_seqlens,
+                       int window);
+// dq[T,nh,hd], dk/dv[T,nkv,hd] overwritten; dout/out[T,nh,hd], lse[nh,T].
+void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                        Tensor q, Tensor k, Tensor v, Tensor cu_seqlens, int window);
+
+// ---- SwiGLU: out[T,I] = silu(gate) · up ----
+void swiglu_forward(Tensor out, Tensor gate, Tensor up);
+// dgate[T,I], dup[T,I] overwritten.
+void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up);
+
+// ---- cross-entropy over a chunk of (possibly vocab-sharded) logits[T,V] ----
+// The model combines the per-row statistics across vocab shards (max, then sums).
+void logits_row_max(Tensor row_max, Tensor logits);                   // row_max[T]
+void logits_row_sumexp(Tensor sumexp, Tensor logits, Tensor row_max);  // sumexp[T] = Σ exp(l - max)
+// target_logit[T] = logits[t, targets[t] - vocab_start], or 0 outside this shard.
+void logits_gather_target(Tensor target_logit, Tensor logits, Tensor targets, int64_t vocab_start);
+// Σ_t weight[t] · (log sumexp[t] + row_max[t] - target_logit[t]), in double.
+double cross_entropy_loss_sum(Tensor row_max, Tensor sumexp, Tensor target_logit, Tensor weight);
+// logits[T,V] overwritten by its gradient: weight[t] · (softmax(l)[t,v] - [v == target]).
+void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor targets,
+                            Tensor weight, int64_t vocab_start);
+
+// ---- optimizer ----
+struct AdamWParams {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;  // decoupled: param -= lr · wd · param
+  float grad_scale = 1.0f;    // gradients are multiplied by this first (clipping)
+  int64_t step = 1;           // 1-based, for bias correction
+};
+// param, grad, m, v: same shape, f32.
+void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& p);
+
+}  // namespace sr::ops
