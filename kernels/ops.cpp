@@ -1,0 +1,92 @@
+// Dispatch of kernels/ops.h to the backend of the tensors' device.
+#include "kernels/ops.h"
+
+#include "kernels/cpu/cpu_ops.h"
+
+namespace sr::ops {
+
+namespace {
+// The CUDA kernels of an op are added in kernels/cuda; until an op has one, a CUDA tensor
+// reaching it is a configuration the build cannot run.
+[[noreturn]] void no_cuda_kernel(const char* op) {
+  fatal(op, __FILE__, __LINE__, std::string("op ") + op + " has no CUDA kernel in this build",
+        "set device = cpu");
+}
+}  // namespace
+
+#define SR_DISPATCH(op, first, ...)                   \
+  do {                                                \
+    if ((first).device == Device::cpu) return cpu::op(__VA_ARGS__); \
+    no_cuda_kernel(#op);                              \
+  } while (0)
+
+void fill_zero(Tensor x) { SR_DISPATCH(fill_zero, x, x); }
+void copy(Tensor dst, Tensor src) { SR_DISPATCH(copy, dst, dst, src); }
+void add_inplace(Tensor y, Tensor x) { SR_DISPATCH(add_inplace, y, y, x); }
+void scale_inplace(Tensor x, float s) { SR_DISPATCH(scale_inplace, x, x, s); }
+double sum_squares(Tensor x) { SR_DISPATCH(sum_squares, x, x); }
+
+void embedding_forward(Tensor out, Tensor ids, Tensor table, int64_t vocab_start) {
+  SR_DISPATCH(embedding_forward, out, out, ids, table, vocab_start);
+}
+void embedding_backward(Tensor dtable, Tensor dout, Tensor ids, int64_t vocab_start) {
+  SR_DISPATCH(embedding_backward, dtable, dtable, dout, ids, vocab_start);
+}
+
+void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight, float eps) {
+  SR_DISPATCH(rmsnorm_forward, out, out, rstd, x, weight, eps);
+}
+void rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) {
+  SR_DISPATCH(rmsnorm_backward, dx, dx, dweight, dout, x, weight, rstd);
+}
+
+void linear_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
+  SR_DISPATCH(linear_forward, out, out, x, weight, bias);
+}
+void linear_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
+                     bool accumulate_dx) {
+  SR_DISPATCH(linear_backward, dweight, dx, dweight, dbias, dout, x, weight, accumulate_dx);
+}
+
+void rope(Tensor x, Tensor positions, float theta, bool inverse) {
+  SR_DISPATCH(rope, x, x, positions, theta, inverse);
+}
+
+void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cu_seqlens,
+                       int window) {
+  SR_DISPATCH(attention_forward, out, out, lse, q, k, v, cu_seqlens, window);
+}
+void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                        Tensor q, Tensor k, Tensor v, Tensor cu_seqlens, int window) {
+  SR_DISPATCH(attention_backward, dq, dq, dk, dv, dout, out, lse, q, k, v, cu_seqlens, window);
+}
+
+void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
+  SR_DISPATCH(swiglu_forward, out, out, gate, up);
+}
+void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) {
+  SR_DISPATCH(swiglu_backward, dgate, dgate, dup, dout, gate, up);
+}
+
+void logits_row_max(Tensor row_max, Tensor logits) {
+  SR_DISPATCH(logits_row_max, logits, row_max, logits);
+}
+void logits_row_sumexp(Tensor sumexp, Tensor logits, Tensor row_max) {
+  SR_DISPATCH(logits_row_sumexp, logits, sumexp, logits, row_max);
+}
+void logits_gather_target(Tensor target_logit, Tensor logits, Tensor targets, int64_t vocab_start) {
+  SR_DISPATCH(logits_gather_target, logits, target_logit, logits, targets, vocab_start);
+}
+double cross_entropy_loss_sum(Tensor row_max, Tensor sumexp, Tensor target_logit, Tensor weight) {
+  SR_DISPATCH(cross_entropy_loss_sum, row_max, row_max, sumexp, target_logit, weight);
+}
+void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor targets,
+                            Tensor weight, int64_t vocab_start) {
+  SR_DISPATCH(cross_entropy_backward, logits, logits, row_max, sumexp, targets, weight, vocab_start);
+}
+
+void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& p) {
+  SR_DISPATCH(adamw_step, param, param, grad, m, v, p);
+}
+
+}  // namespace sr::ops

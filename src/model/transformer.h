@@ -1,0 +1,104 @@
+// The Qwen2-style decoder: forward and backward on packed micro-batches, written once over
+// kernels/ops.h for every device, with Megatron tensor parallelism (column-parallel q/k/v and
+// gate/up, row-parallel o and down, vocab-parallel embedding, LM head and cross-entropy).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "core/arena.h"
+#include "dataset/batch.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace sr {
+
+// Which activations a block recomputes in backward instead of keeping from forward:
+// none; attn (the attention half: norm, q/k/v, attention output); full (the whole block,
+// keeping only each block's input).
+enum class Recompute { none, attn, full };
+Recompute parse_recompute(const std::string& s);  // UserError on anything else
+const char* recompute_name(Recompute r);
+
+struct RunShape {
+  int64_t max_tokens = 0;        // tokens of the largest micro-batch
+  int64_t lm_head_chunk = 1024;  // tokens per LM-head/cross-entropy chunk (bounds logits memory)
+  Recompute recompute = Recompute::none;
+  Device device = Device::cpu;
+};
+
+// The tensor-parallel group this model is split over (size 1: no communication).
+struct TensorParallel {
+  Communicator* comm = nullptr;
+  int rank = 0;
+  int size = 1;
+};
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& cfg, const RunShape& shape, TensorParallel tp);
+  ~Transformer();
+
+  const ModelConfig& config() const { return cfg_; }
+  const RunShape& run_shape() const { return shape_; }
+  const TensorParallel& tensor_parallel() const { return tp_; }
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  const ModelParams& params() const { return params_; }
+  const ModelParams& grads() const { return grads_; }
+
+  void init_parameters(uint64_t seed, float std_dev = 0.02f);
+  void zero_grads();
+
+  // Copies a micro-batch to the device. Each target's gradient is weighted by loss_scale
+  // (1 / targets of the global batch, so accumulated gradients are of the global mean loss).
+  void set_batch(const Batch& batch, float loss_scale);
+  // Forward (and backward, accumulating into grads()) of the batch last set.
+  // Returns Σ over target tokens of the cross-entropy (not scaled).
+  double forward_backward(bool backward = true);
+
+  // Bytes of each arena (parameters, gradients, activations), for the memory plan.
+  std::string memory_plan() const;
+
+ private:
+  struct AttnActs;
+  struct MlpActs;
+  void plan_activations(Arena& a);
+  void attention_forward(int64_t l, AttnActs& a);
+  void mlp_forward(int64_t l, const Tensor& mid, MlpActs& m, bool write_output);
+  double lm_head(bool backward);
+  void attention_backward(int64_t l, AttnActs& a);
+  void mlp_backward(int64_t l, const Tensor& mid, MlpActs& m);
+  void tp_all_reduce(Tensor x, ReduceOp op = ReduceOp::sum);
+  AttnActs& attn_acts(int64_t l);
+  MlpActs& mlp_acts(int64_t l);
+  Tensor rows(const Tensor& t) const { return t.rows(0, T_); }
+
+  ModelConfig cfg_;
+  RunShape shape_;
+  TensorParallel tp_;
+  int64_t nh_, nkv_, hd_, inter_, vocab_, vocab_start_;  // local (this TP rank's) sizes
+  std::vector<ParamSpec> specs_;
+  Arena param_arena_, grad_arena_, act_arena_;
+  ModelParams params_, grads_;
+
+  // Batch on device: tokens/targets/positions [Tmax] i32, mask/weight [Tmax] f32, cu [Tmax+1] i32.
+  Tensor tokens_, targets_, positions_, mask_, weight_, cu_seqlens_;
+  int64_t T_ = 0, num_samples_ = 0;
+  std::vector<float> weight_host_;  // [Tmax] staging for mask · loss_scale
+
+  std::vector<Tensor> resid_;       // [L+1] × [Tmax,H]: block inputs, then the last output
+  std::vector<AttnActs> attn_;      // L sets, or 1 shared set when recomputed
+  std::vector<MlpActs> mlp_;        // L sets, or 1 shared set when recomputed
+  Tensor final_ln_, final_rstd_;    // [Tmax,H], [Tmax]
+  // Scratch.
+  Tensor proj_out_;                 // [Tmax,H] o_proj / down_proj output before the residual add
+  Tensor logits_;                   // [chunk, V_l]
+  Tensor row_max_, sumexp_, target_logit_;  // [chunk]
+  Tensor dres_, dln_;               // [Tmax,H]
+  Tensor dattn_, dq_, dk_, dv_;     // [Tmax,nh_l·hd], [Tmax,nh_l,hd], [Tmax,nkv_l,hd] ×2
+  Tensor dact_, dgate_, dup_;       // [Tmax,I_l]
+};
+
+}  // namespace sr

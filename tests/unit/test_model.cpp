@@ -1,0 +1,179 @@
+// The whole model: gradients by finite differences, window semantics, recomputation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/rng.h"
+#include "model/transformer.h"
+
+namespace sr {
+namespace {
+
+ModelConfig micro_config() {
+  ModelConfig c;
+  c.hidden_size = 16;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.intermediate_size = 24;
+  c.vocab_size = 40;
+  c.rope_theta = 10000;
+  c.rms_norm_eps = 1e-6;
+  c.sliding_window = 3;
+  c.tie_word_embeddings = true;
+  c.attention_bias = true;
+  return c;
+}
+
+// Two packed samples of lengths 5 and 7, all targets trained except the first of each.
+Batch micro_batch(uint64_t seed, std::vector<int64_t> lengths = {5, 7}) {
+  Batch b;
+  Rng rng(seed, 7);
+  uint64_t id = 0;
+  for (int64_t n : lengths) {
+    std::vector<uint32_t> ids(static_cast<size_t>(n));
+    std::vector<uint8_t> mask(static_cast<size_t>(n), 1);
+    for (auto& x : ids) x = uint32_t(rng.below(40));
+    mask[0] = 0;
+    b.append_sample(id++, ids.data(), mask.data(), n);
+  }
+  return b;
+}
+
+double loss_of(Transformer& m) { return m.forward_backward(false); }
+
+void expect_gradients_match_finite_differences(const ModelConfig& cfg, Recompute rc) {
+  RunShape shape;
+  shape.max_tokens = 16;
+  shape.lm_head_chunk = 5;  // several chunks, the last one partial
+  shape.recompute = rc;
+  Transformer m(cfg, shape, {});
+  m.init_parameters(11, 0.3f);
+  const Batch b = micro_batch(3);
+  m.set_batch(b, 1.0f);
+  m.zero_grads();
+  m.forward_backward(true);
+  const auto& specs = m.specs();
+  int checked = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    float* p = m.params().all[i].f32();
+    const float* g = m.grads().all[i].f32();
+    const int64_t n = specs[i].local_numel();
+    for (int64_t k = 0; k < n; k += std::max<int64_t>(1, n / 7)) {
+      const float saved = p[k];
+      const float h = 2e-3f;
+      p[k] = saved + h;
+      const double up = loss_of(m);
+      p[k] = saved - h;
+      const double down = loss_of(m);
+      p[k] = saved;
+      const double fd = (up - down) / (2.0 * h);
+      EXPECT_NEAR(g[k], fd, 2e-3 + 2e-2 * std::fabs(fd)) << specs[i].name << "[" << k << "]";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100);
+}
+
+TEST(Model, GradientsMatchFiniteDifferences) {
+  expect_gradients_match_finite_differences(micro_config(), Recompute::none);
+}
+
+TEST(Model, GradientsMatchFiniteDifferencesUntiedNoBiasFullAttention) {
+  ModelConfig c = micro_config();
+  c.tie_word_embeddings = false;
+  c.attention_bias = false;
+  c.sliding_window = 0;
+  expect_gradients_match_finite_differences(c, Recompute::none);
+}
+
+std::vector<std::vector<float>> gradients(const ModelConfig& cfg, Recompute rc, const Batch& b) {
+  RunShape shape;
+  shape.max_tokens = 16;
+  shape.lm_head_chunk = 8;
+  shape.recompute = rc;
+  Transformer m(cfg, shape, {});
+  m.init_parameters(5, 0.2f);
+  m.zero_grads();
+  m.set_batch(b, 0.1f);
+  m.forward_backward(true);
+  std::vector<std::vector<float>> out;
+  for (const Tensor& g : m.grads().all) out.emplace_back(g.f32(), g.f32() + g.numel());
+  return out;
+}
+
+TEST(Model, RecomputationChangesNoGradient) {
+  const Batch b = micro_batch(9);
+  const auto none = gradients(micro_config(), Recompute::none, b);
+  for (Recompute rc : {Recompute::attn, Recompute::full}) {
+    const auto other = gradients(micro_config(), rc, b);
+    ASSERT_EQ(none.size(), other.size());
+    for (size_t i = 0; i < none.size(); ++i) EXPECT_EQ(none[i], other[i]) << recompute_name(rc);
+  }
+}
+
+double loss_with_window(int64_t window, const Batch& b) {
+  ModelConfig c = micro_config();
+  c.sliding_window = window;
+  RunShape shape;
+  shape.max_tokens = 16;
+  Transformer m(c, shape, {});
+  m.init_parameters(5, 0.3f);
+  m.set_batch(b, 1.0f);
+  return m.forward_backward(false);
+}
+
+TEST(Model, WindowMattersOnlyForSamplesLongerThanIt) {
+  const Batch short_samples = micro_batch(4, {5, 6});
+  // Every sample shorter than the window: windowed and full attention agree exactly.
+  EXPECT_EQ(loss_with_window(8, short_samples), loss_with_window(0, short_samples));
+  // Samples longer than the window: they differ.
+  EXPECT_NE(loss_with_window(3, short_samples), loss_with_window(0, short_samples));
+}
+
+TEST(Model, PackedSamplesDoNotSeeEachOther) {
+  // The loss of two packed samples equals the sum of their losses run alone.
+  const Batch both = micro_batch(21, {5, 7});
+  Batch first, second;
+  std::vector<uint32_t> a(both.tokens.begin(), both.tokens.begin() + 5);
+  std::vector<uint32_t> c(both.tokens.begin() + 5, both.tokens.end());
+  std::vector<uint8_t> ma{0, 1, 1, 1, 1}, mc{0, 1, 1, 1, 1, 1, 1};
+  first.append_sample(0, a.data(), ma.data(), 5);
+  second.append_sample(1, c.data(), mc.data(), 7);
+  EXPECT_NEAR(loss_with_window(0, both), loss_with_window(0, first) + loss_with_window(0, second),
+              1e-4);
+}
+
+TEST(Model, FlopsMatchTheDesignAnchors) {
+  ModelConfig q;  // qwen2.5-3b
+  q.hidden_size = 2048;
+  q.num_hidden_layers = 36;
+  q.num_attention_heads = 16;
+  q.num_key_value_heads = 2;
+  q.intermediate_size = 11008;
+  q.vocab_size = 151936;
+  EXPECT_NEAR(q.train_flops_per_token(65536) / 1e9, 47.5, 0.1);
+  q.sliding_window = 4096;
+  EXPECT_NEAR(q.train_flops_per_token(65536) / 1e9, 22.0, 0.1);
+}
+
+TEST(Model, InconsistentShapesAreUserErrors) {
+  ModelConfig c = micro_config();
+  c.num_attention_heads = 5;
+  EXPECT_THROW(c.validate(), UserError);
+  c = micro_config();
+  c.num_key_value_heads = 3;
+  EXPECT_THROW(c.validate(), UserError);
+  c = micro_config();
+  EXPECT_THROW(c.validate(4), UserError);  // 4 does not divide 2 kv heads
+  try {
+    c.num_attention_heads = 5;
+    c.validate();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.num_attention_heads = 5"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace sr
