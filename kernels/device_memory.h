@@ -19,5 +19,7 @@ int cuda_device_count();
 void cuda_set_device(int index);
 // One line per visible CUDA device, e.g. "0: NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90".
 std::string cuda_device_summary();
+// "runtime 13.0, NCCL 2.28.3" or "built without CUDA".
+std::string cuda_library_versions();
 
 }  // namespace sr

@@ -14,7 +14,7 @@ namespace sr::ops {
 
 // ---- elementwise ----
 void fill_zero(Tensor x);
-void copy(Tensor dst, Tensor src);          // same element count; casts f32 <-> bf16
+void copy(Tensor dst, Tensor src);          // same element count (and dtype on CPU)
 void add_inplace(Tensor y, Tensor x);       // y += x
 void scale_inplace(Tensor x, float s);      // x *= s
 double sum_squares(Tensor x);               // Σ x², accumulated in double

@@ -16,6 +16,7 @@ void copy(void* dst, const void* src, size_t bytes);
 int device_count();
 void set_device(int index);
 std::string device_summary();
+std::string library_versions();
 }  // namespace cuda
 #define SR_CUDA_OR_FAIL(expr) return expr
 #else
@@ -72,4 +73,14 @@ std::string cuda_device_summary() {
 #endif
 }
 
+}  // namespace sr
+
+namespace sr {
+std::string cuda_library_versions() {
+#ifdef SMOOTHREAD_HAVE_CUDA
+  return cuda::library_versions();
+#else
+  return "built without CUDA";
+#endif
+}
 }  // namespace sr

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <string>
 
+#include <nccl.h>
+
 #include "kernels/cuda/cuda_check.h"
 
 namespace sr::cuda {
@@ -46,6 +48,15 @@ std::string device_summary() {
     out += line;
   }
   return out;
+}
+
+std::string library_versions() {
+  int runtime = 0, nccl = 0;
+  cudaRuntimeGetVersion(&runtime);
+  ncclGetVersion(&nccl);
+  return "runtime " + std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10) +
+         ", NCCL " + std::to_string(nccl / 10000) + "." + std::to_string(nccl / 100 % 100) + "." +
+         std::to_string(nccl % 100);
 }
 
 }  // namespace sr::cuda

@@ -1,0 +1,65 @@
+// `smoothread bench train`: training-step throughput of a config on synthetic tokens, without
+// reading a dataset: tokens/s, achieved TFLOP/s and MFU (over train.peak_tflops per rank).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/config_loader.h"
+#include "comm/process_grid.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "model/transformer.h"
+
+namespace sr {
+
+int bench_train(const std::vector<std::string>& args) {
+  LoadedConfig loaded = load_run_config("bench train", args);
+  if (loaded.help) return kExitOk;
+  const RunConfig& cfg = loaded.run;
+  cfg.model.validate(cfg.tp);
+  auto grid = make_process_grid(cfg.tp, cfg.device == "cuda" ? Device::cuda : Device::cpu,
+                                cfg.watchdog_seconds);
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(cfg.threads > 0 ? cfg.threads : std::max(1, cores / grid->local_size));
+  RunShape shape;
+  shape.max_tokens = cfg.micro_batch_tokens;
+  shape.lm_head_chunk = cfg.lm_head_chunk;
+  shape.recompute = parse_recompute(cfg.recompute);
+  shape.device = cfg.device == "cuda" ? Device::cuda : Device::cpu;
+  Transformer model(cfg.model, shape, {grid->tp_group.get(), grid->tp_rank, grid->tp});
+  model.init_parameters(cfg.seed, float(cfg.init_std));
+  info("bench train: %s", cfg.model.summary().c_str());
+  info("memory plan per rank: %s", model.memory_plan().c_str());
+
+  // One sample filling the micro-batch: the shape whose cost the FLOP count describes.
+  Batch b;
+  std::vector<uint32_t> ids(static_cast<size_t>(cfg.micro_batch_tokens));
+  std::vector<uint8_t> mask(ids.size(), 1);
+  Rng rng(cfg.seed, 99);
+  for (auto& x : ids) x = uint32_t(rng.below(uint64_t(cfg.model.vocab_size)));
+  b.append_sample(0, ids.data(), mask.data(), int64_t(ids.size()));
+  model.set_batch(b, 1.0f / float(b.num_targets()));
+
+  const int64_t warmup = 1, steps = std::max<int64_t>(1, cfg.steps);
+  for (int64_t i = 0; i < warmup; ++i) model.forward_backward(true);
+  MPI_Barrier(MPI_COMM_WORLD);
+  Timer t;
+  for (int64_t i = 0; i < steps; ++i) model.forward_backward(true);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const double seconds = t.seconds();
+  const double tokens = double(cfg.micro_batch_tokens) * double(steps) * grid->dp;
+  const double tok_s = tokens / seconds;
+  const double flops = cfg.model.train_flops_per_token(cfg.micro_batch_tokens) * tok_s;
+  info("bench train: device %s, %d ranks (dp %d, tp %d), %lld tokens/micro-batch, window %lld, "
+       "recompute %s: %.3f s/step, %.0f tokens/s, %.3f TFLOP/s, MFU %.2f%% of %.0f TFLOP/s per rank",
+       cfg.device.c_str(), grid->world_size, grid->dp, grid->tp, (long long)cfg.micro_batch_tokens,
+       (long long)cfg.model.sliding_window, cfg.recompute.c_str(), seconds / double(steps), tok_s,
+       flops / 1e12, 100.0 * flops / (cfg.peak_tflops * 1e12 * grid->world_size), cfg.peak_tflops);
+  return kExitOk;
+}
+
+}  // namespace sr

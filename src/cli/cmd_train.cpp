@@ -1,0 +1,34 @@
+// `smoothread train`: one process per rank (CPU core group or GPU) under mpirun or srun.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/config_loader.h"
+#include "comm/process_grid.h"
+#include "core/log.h"
+#include "train/trainer.h"
+
+namespace sr {
+
+int cmd_train(const std::vector<std::string>& args) {
+  LoadedConfig loaded = load_run_config("train", args);
+  if (loaded.help) return kExitOk;
+  const RunConfig& cfg = loaded.run;
+  if (loaded.print_config) {
+    if (log_rank() == 0) std::fputs(format_run_config(cfg).c_str(), stdout);
+    return kExitOk;
+  }
+  cfg.model.validate(cfg.tp);
+  std::unique_ptr<ProcessGrid> grid = make_process_grid(
+      cfg.tp, cfg.device == "cuda" ? Device::cuda : Device::cpu, cfg.watchdog_seconds);
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(cfg.threads > 0 ? cfg.threads : std::max(1, cores / grid->local_size));
+  print_grid_table(*grid);
+  Trainer trainer(cfg, *grid);
+  return trainer.run();
+}
+
+}  // namespace sr

@@ -1,0 +1,13 @@
+// Entry points of the smoothread subcommands. Each takes the words after its command and
+// returns the exit code; a UserError propagates to main, which prints it and exits with 2.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace sr {
+
+int cmd_train(const std::vector<std::string>& args);
+int cmd_bench(const std::vector<std::string>& args);
+std::string version_text();
+
+}  // namespace sr

@@ -1,0 +1,72 @@
+// smoothread <command> ...: MPI start-up, command dispatch and the error policy
+// (user errors: one line and exit code 2 on every rank; internal errors abort all ranks).
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/bench_comm.h"
+#include "cli/commands.h"
+#include "cli/data_commands.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: smoothread <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train   train a model:     smoothread train --config configs/train/demo-cpu.ini\n"
+    "  data    build and inspect datasets: from-text, synth, build, inspect\n"
+    "  bench   benchmarks: train (training step throughput), reader, comm\n"
+    "\n"
+    "  --version   versions of smoothread and the libraries it was built with\n"
+    "  <command> --help   the options of a command\n";
+
+int dispatch(const std::vector<std::string>& argv) {
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h" || argv[0] == "help") {
+    if (sr::log_rank() == 0) std::fputs(kUsage, stdout);
+    return argv.empty() ? sr::kExitUserError : sr::kExitOk;
+  }
+  const std::string cmd = argv[0];
+  const std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  if (cmd == "--version" || cmd == "version") {
+    if (sr::log_rank() == 0) std::fputs(sr::version_text().c_str(), stdout);
+    return sr::kExitOk;
+  }
+  if (cmd == "train") return sr::cmd_train(rest);
+  if (cmd == "data") return sr::cmd_data(rest);
+  if (cmd == "bench") return sr::cmd_bench(rest);
+  throw sr::UserError("unknown command '" + cmd + "': expected train, data or bench (see --help)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  sr::set_log_rank(rank);
+  sr::error_context().rank = rank;
+  int code = sr::kExitOk;
+  try {
+    code = dispatch(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const sr::UserError& e) {
+    // One line; under mpirun the rank says who saw it. Every rank is brought down so that
+    // none waits forever in a collective for a rank that stopped.
+    if (size > 1)
+      std::fprintf(stderr, "smoothread: error (rank %d): %s\n", rank, e.what());
+    else
+      std::fprintf(stderr, "smoothread: error: %s\n", e.what());
+    std::fflush(stderr);
+    if (size > 1) MPI_Abort(MPI_COMM_WORLD, sr::kExitUserError);
+    code = sr::kExitUserError;
+  }
+  MPI_Finalize();
+  return code;
+}

@@ -1,0 +1,28 @@
+// `smoothread --version`: what was built, with which libraries.
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <string>
+
+#include "cli/commands.h"
+#include "kernels/device_memory.h"
+
+namespace sr {
+
+std::string version_text() {
+  std::string s = std::string("smoothread ") + SMOOTHREAD_VERSION + " (git " + SMOOTHREAD_GIT_SHA + ")\n";
+  s += std::string("compiler: ") + SMOOTHREAD_COMPILER + "\n";
+  char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
+  int len = 0;
+  MPI_Get_library_version(mpi, &len);
+  std::string mpi_line(mpi, size_t(len));
+  mpi_line = mpi_line.substr(0, mpi_line.find_first_of(",\n"));
+  s += "MPI: " + mpi_line + "\n";
+  unsigned maj = 0, min = 0, rel = 0;
+  H5get_libversion(&maj, &min, &rel);
+  s += "HDF5: " + std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel) + "\n";
+  s += "CUDA: " + cuda_library_versions() + "\n";
+  return s;
+}
+
+}  // namespace sr

@@ -1,0 +1,46 @@
+// RunConfig: every setting of a training run, grouped as the INI sections
+// ([model], [train], [data], [parallel], [checkpoint]) and named as their keys.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace sr {
+
+struct RunConfig {
+  ModelConfig model;
+  std::string recompute = "none";   // model.recompute: none|attn|full
+  int64_t lm_head_chunk = 1024;     // model.lm_head_chunk: tokens per LM-head/loss chunk
+
+  int64_t steps = 100;
+  int64_t global_batch_tokens = 4096;
+  int64_t micro_batch_tokens = 1024;
+  double lr = 1e-3, min_lr = 1e-4;
+  int64_t warmup_steps = 10;
+  double weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, adam_eps = 1e-8;
+  double grad_clip = 1.0;           // 0 disables clipping
+  uint64_t seed = 1234;
+  double init_std = 0.02;
+  int64_t log_every = 1;
+  std::string out_dir = "runs/default";
+  int threads = 0;                  // CPU threads per rank; 0 = cores / ranks on the node
+  double peak_tflops = 989.0;       // the card's dense bf16 peak, for MFU (H100 SXM)
+
+  std::string data_path;
+  bool shuffle = true;
+  bool truncate_long = false;
+  int prefetch_steps = 2;
+
+  int tp = 1;
+  bool zero1 = false;
+  std::string device = "cpu";       // cpu|cuda
+  double watchdog_seconds = 300;
+
+  int64_t checkpoint_every = 0;     // 0: only at the end and on preemption
+  int64_t keep_last = 2;
+  int64_t keep_every = 0;           // also keep every K-th step's checkpoint (0: none)
+  std::string resume = "auto";      // auto|none|PATH
+};
+
+}  // namespace sr

@@ -1,0 +1,179 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "kernels/ops.h"
+
+namespace sr {
+
+namespace {
+constexpr int64_t kBucketElements = int64_t(4) << 20;  // 16 MiB of f32 per gradient bucket
+
+Device parse_device(const std::string& d) { return d == "cuda" ? Device::cuda : Device::cpu; }
+
+std::string format_duration(double s) {
+  char buf[32];
+  const long t = long(s + 0.5);
+  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+  return buf;
+}
+}  // namespace
+
+Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(grid) {
+  RunShape shape;
+  shape.max_tokens = cfg_.micro_batch_tokens;
+  shape.lm_head_chunk = cfg_.lm_head_chunk;
+  shape.recompute = parse_recompute(cfg_.recompute);
+  shape.device = parse_device(cfg_.device);
+  TensorParallel tp{grid_.tp_group.get(), grid_.tp_rank, grid_.tp};
+  model_ = std::make_unique<Transformer>(cfg_.model, shape, tp);
+  model_->init_parameters(cfg_.seed, float(cfg_.init_std));
+
+  AdamWConfig oc;
+  oc.beta1 = float(cfg_.beta1);
+  oc.beta2 = float(cfg_.beta2);
+  oc.eps = float(cfg_.adam_eps);
+  oc.weight_decay = float(cfg_.weight_decay);
+  optimizer_ = std::make_unique<AdamW>(oc, model_->specs(), shape.device);
+
+  schedule_ = {cfg_.lr, cfg_.min_lr, cfg_.warmup_steps, cfg_.steps};
+
+  LoaderConfig lc;
+  lc.path = cfg_.data_path;
+  lc.seed = cfg_.seed;
+  lc.shuffle = cfg_.shuffle;
+  lc.global_batch_tokens = cfg_.global_batch_tokens;
+  lc.micro_batch_tokens = cfg_.micro_batch_tokens;
+  lc.truncate_long = cfg_.truncate_long;
+  lc.prefetch_steps = cfg_.prefetch_steps;
+  lc.model_vocab_size = uint32_t(cfg_.model.vocab_size);
+  if (lc.path.empty()) throw UserError("data.path is not set: expected a token dataset (.h5)");
+  loader_ = std::make_unique<Loader>(lc, grid_.dp_rank, grid_.dp, LoaderState{});
+
+  info("model: %s", cfg_.model.summary().c_str());
+  info("memory plan per rank: %s, optimizer %s", model_->memory_plan().c_str(),
+       format_bytes(optimizer_->bytes()).c_str());
+  info("data: %s (%llu samples, %llu tokens)", cfg_.data_path.c_str(),
+       (unsigned long long)loader_->dataset().num_samples(),
+       (unsigned long long)loader_->dataset().num_tokens());
+  if (grid_.world_rank == 0) {
+    std::filesystem::create_directories(cfg_.out_dir);
+    const std::string path = cfg_.out_dir + "/metrics.jsonl";
+    metrics_ = std::fopen(path.c_str(), "a");
+    if (!metrics_) throw UserError(path + ": cannot open for appending");
+  }
+}
+
+Trainer::~Trainer() {
+  if (metrics_) std::fclose(metrics_);
+}
+
+void Trainer::reduce_gradients() {
+  if (grid_.dp == 1) return;
+  // All gradients live in one arena; reduce it in fixed-size buckets.
+  for (const Tensor& g : model_->grads().all) {
+    const int64_t n = g.numel();
+    for (int64_t off = 0; off < n; off += kBucketElements) {
+      const int64_t len = std::min(kBucketElements, n - off);
+      grid_.dp_group->all_reduce(g.view({n}).rows(off, len), ReduceOp::sum);
+    }
+  }
+}
+
+double Trainer::global_grad_norm() {
+  // Split tensors hold disjoint slices on the TP ranks; replicated ones are identical there
+  // and count once.
+  double split = 0, replicated = 0;
+  const auto& specs = model_->specs();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const double s = ops::sum_squares(model_->grads().all[i]);
+    (specs[i].split_dim >= 0 ? split : replicated) += s;
+  }
+  if (grid_.tp > 1) MPI_Allreduce(MPI_IN_PLACE, &split, 1, MPI_DOUBLE, MPI_SUM, grid_.tp_comm);
+  return std::sqrt(split + replicated);
+}
+
+StepResult Trainer::train_step() {
+  StepResult r;
+  r.step = step_ + 1;
+  const std::vector<Batch> batches = loader_->next_step();
+  int64_t counts[2] = {0, 0};  // tokens, targets of this rank's share
+  for (const Batch& b : batches) {
+    counts[0] += b.num_tokens();
+    counts[1] += b.num_targets();
+  }
+  MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, grid_.dp_comm);
+  r.tokens = counts[0];
+  r.targets = counts[1];
+
+  model_->zero_grads();
+  double loss_sum = 0;
+  const float scale = r.targets > 0 ? 1.0f / float(r.targets) : 0.0f;
+  for (const Batch& b : batches) {
+    model_->set_batch(b, scale);
+    loss_sum += model_->forward_backward(true);
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, grid_.dp_comm);
+  r.loss = r.targets > 0 ? loss_sum / double(r.targets) : 0.0;
+  reduce_gradients();
+  r.grad_norm = global_grad_norm();
+  r.lr = schedule_.at(r.step);
+  r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm) || r.targets == 0;
+  if (!r.skipped) {
+    float clip = 1.0f;
+    if (cfg_.grad_clip > 0 && r.grad_norm > cfg_.grad_clip) clip = float(cfg_.grad_clip / r.grad_norm);
+    optimizer_->step(model_->params().all, model_->grads().all, float(r.lr), clip);
+  } else {
+    ++skipped_steps_;
+  }
+  step_ = r.step;
+  return r;
+}
+
+void Trainer::log_step(const StepResult& r, double step_seconds) {
+  tokens_seen_ += r.tokens;
+  train_seconds_ += step_seconds;
+  if (grid_.world_rank != 0) return;
+  const double tok_s = double(r.tokens) / std::max(step_seconds, 1e-9);
+  const double eta = train_seconds_ / double(r.step) * double(cfg_.steps - r.step);
+  if (r.step % cfg_.log_every == 0 || r.step == cfg_.steps || r.step == 1) {
+    std::string mfu;
+    if (cfg_.device == "cuda") {
+      const double flops = cfg_.model.train_flops_per_token(cfg_.micro_batch_tokens) * tok_s;
+      char buf[48];
+      std::snprintf(buf, sizeof buf, " | MFU %.1f%%", 100.0 * flops / (cfg_.peak_tflops * 1e12 * grid_.world_size));
+      mfu = buf;
+    }
+    info("step %6lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s%s | ETA %s%s",
+         (long long)r.step, (long long)cfg_.steps, r.loss, r.lr, r.grad_norm, tok_s, mfu.c_str(),
+         format_duration(eta).c_str(), r.skipped ? " | SKIPPED (non-finite)" : "");
+  }
+  std::fprintf(metrics_,
+               "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"tokens\": %lld, "
+               "\"targets\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, \"skipped\": %s}\n",
+               (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
+               (long long)r.targets, tok_s, train_seconds_, r.skipped ? "true" : "false");
+  std::fflush(metrics_);
+}
+
+int Trainer::run() {
+  double first_loss = 0, last_loss = 0;
+  const int64_t first_step = step_ + 1;
+  while (step_ < cfg_.steps) {
+    Timer t;
+    const StepResult r = train_step();
+    log_step(r, t.seconds());
+    if (r.step == first_step) first_loss = r.loss;
+    last_loss = r.loss;
+  }
+  info("done: %lld steps, loss %.4f -> %.4f, %lld tokens in %s, %lld skipped steps",
+       (long long)(cfg_.steps - first_step + 1), first_loss, last_loss, (long long)tokens_seen_,
+       format_duration(train_seconds_).c_str(), (long long)skipped_steps_);
+  return kExitOk;
+}
+
+}  // namespace sr

@@ -1,0 +1,62 @@
+// Trainer: the training loop. Each step reads this rank's share of a global batch, runs
+// forward/backward over its micro-batches (gradients accumulate, weighted by 1 / the global
+// batch's target count), reduces gradients over DP ranks in buckets, clips by the global norm,
+// and updates with AdamW on the learning-rate schedule. Rank 0 prints a progress line and
+// appends a JSON line per step to <out_dir>/metrics.jsonl.
+#pragma once
+#include <cstdio>
+#include <memory>
+
+#include "comm/process_grid.h"
+#include "dataset/loader.h"
+#include "model/transformer.h"
+#include "train/lr_schedule.h"
+#include "train/optimizer.h"
+#include "train/run_config.h"
+
+namespace sr {
+
+struct StepResult {
+  int64_t step = 0;        // 1-based number of the step just taken
+  double loss = 0;         // mean cross-entropy over the global batch's targets
+  double grad_norm = 0;    // before clipping
+  double lr = 0;
+  int64_t tokens = 0;      // tokens of the global batch
+  int64_t targets = 0;     // trained tokens of the global batch
+  bool skipped = false;    // non-finite loss or gradients: no update
+};
+
+class Trainer {
+ public:
+  Trainer(const RunConfig& cfg, ProcessGrid& grid);
+  ~Trainer();
+
+  StepResult train_step();
+  // Trains until cfg.steps; returns the process exit code.
+  int run();
+
+  int64_t step() const { return step_; }
+  Transformer& model() { return *model_; }
+  AdamW& optimizer() { return *optimizer_; }
+  Loader& loader() { return *loader_; }
+  const RunConfig& config() const { return cfg_; }
+
+ private:
+  void reduce_gradients();
+  double global_grad_norm();
+  void log_step(const StepResult& r, double step_seconds);
+
+  RunConfig cfg_;
+  ProcessGrid& grid_;
+  std::unique_ptr<Transformer> model_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<Loader> loader_;
+  LrSchedule schedule_;
+  int64_t step_ = 0;
+  int64_t skipped_steps_ = 0;
+  double train_seconds_ = 0;
+  int64_t tokens_seen_ = 0;
+  std::FILE* metrics_ = nullptr;
+};
+
+}  // namespace sr
