@@ -8,6 +8,7 @@ namespace sr {
 
 int cmd_train(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
+int cmd_ckpt(const std::vector<std::string>& args);
 std::string version_text();
 
 }  // namespace sr

@@ -22,6 +22,7 @@ const char* kUsage =
     "  train   train a model:     smoothread train --config configs/train/demo-cpu.ini\n"
     "  data    build and inspect datasets: from-text, synth, build, inspect\n"
     "  bench   benchmarks: train (training step throughput), reader, comm\n"
+    "  ckpt    inspect a checkpoint: smoothread ckpt inspect runs/demo/checkpoints\n"
     "\n"
     "  --version   versions of smoothread and the libraries it was built with\n"
     "  <command> --help   the options of a command\n";
@@ -40,7 +41,8 @@ int dispatch(const std::vector<std::string>& argv) {
   if (cmd == "train") return sr::cmd_train(rest);
   if (cmd == "data") return sr::cmd_data(rest);
   if (cmd == "bench") return sr::cmd_bench(rest);
-  throw sr::UserError("unknown command '" + cmd + "': expected train, data or bench (see --help)");
+  if (cmd == "ckpt") return sr::cmd_ckpt(rest);
+  throw sr::UserError("unknown command '" + cmd + "': expected train, data, bench or ckpt (see --help)");
 }
 
 }  // namespace

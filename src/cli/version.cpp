@@ -5,13 +5,14 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "core/version.h"
 #include "kernels/device_memory.h"
 
 namespace sr {
 
 std::string version_text() {
-  std::string s = std::string("smoothread ") + SMOOTHREAD_VERSION + " (git " + SMOOTHREAD_GIT_SHA + ")\n";
-  s += std::string("compiler: ") + SMOOTHREAD_COMPILER + "\n";
+  std::string s = std::string("smoothread ") + smoothread_version() + " (git " + smoothread_git_sha() + ")\n";
+  s += std::string("compiler: ") + smoothread_compiler() + "\n";
   char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
   int len = 0;
   MPI_Get_library_version(mpi, &len);

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "kernels/ops.h"
+#include "train/preemption.h"
 
 namespace sr {
 
@@ -42,6 +43,10 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
 
   schedule_ = {cfg_.lr, cfg_.min_lr, cfg_.warmup_steps, cfg_.steps};
 
+  TrainState resumed;
+  if (load_checkpoint(cfg_.out_dir, cfg_.resume, grid_, *model_, *optimizer_, resumed))
+    step_ = resumed.step;
+
   LoaderConfig lc;
   lc.path = cfg_.data_path;
   lc.seed = cfg_.seed;
@@ -52,7 +57,7 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   lc.prefetch_steps = cfg_.prefetch_steps;
   lc.model_vocab_size = uint32_t(cfg_.model.vocab_size);
   if (lc.path.empty()) throw UserError("data.path is not set: expected a token dataset (.h5)");
-  loader_ = std::make_unique<Loader>(lc, grid_.dp_rank, grid_.dp, LoaderState{});
+  loader_ = std::make_unique<Loader>(lc, grid_.dp_rank, grid_.dp, resumed.data);
 
   info("model: %s", cfg_.model.summary().c_str());
   info("memory plan per rank: %s, optimizer %s", model_->memory_plan().c_str(),
@@ -160,16 +165,38 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
   std::fflush(metrics_);
 }
 
+std::string Trainer::save() {
+  Timer t;
+  TrainState st{step_, loader_->state(), cfg_.seed};
+  const std::string dir =
+      save_checkpoint(cfg_.out_dir, grid_, *model_, *optimizer_, st, {cfg_.keep_last, cfg_.keep_every});
+  info("checkpoint: %s (%.2f s)", dir.c_str(), t.seconds());
+  return dir;
+}
+
 int Trainer::run() {
   double first_loss = 0, last_loss = 0;
   const int64_t first_step = step_ + 1;
+  int64_t saved_step = -1;
   while (step_ < cfg_.steps) {
     Timer t;
     const StepResult r = train_step();
     log_step(r, t.seconds());
     if (r.step == first_step) first_loss = r.loss;
     last_loss = r.loss;
+    // Every rank learns whether any rank was signalled, so all stop at the same step.
+    int stop = preemption_signalled();
+    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, grid_.world);
+    if (stop || (cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0)) {
+      save();
+      saved_step = step_;
+    }
+    if (stop) {
+      info("preempted: checkpointed step %lld, exiting with %d (requeue)", (long long)step_, kExitRequeue);
+      return kExitRequeue;
+    }
   }
+  if (saved_step != step_ && step_ >= first_step) save();
   info("done: %lld steps, loss %.4f -> %.4f, %lld tokens in %s, %lld skipped steps",
        (long long)(cfg_.steps - first_step + 1), first_loss, last_loss, (long long)tokens_seen_,
        format_duration(train_seconds_).c_str(), (long long)skipped_steps_);

@@ -10,6 +10,7 @@
 #include "comm/process_grid.h"
 #include "dataset/loader.h"
 #include "model/transformer.h"
+#include "train/checkpoint.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
@@ -35,6 +36,8 @@ class Trainer {
   // Trains until cfg.steps; returns the process exit code.
   int run();
 
+  // Collective: writes a checkpoint of the current step.
+  std::string save();
   int64_t step() const { return step_; }
   Transformer& model() { return *model_; }
   AdamW& optimizer() { return *optimizer_; }

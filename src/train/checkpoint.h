@@ -1,0 +1,53 @@
+// Checkpoints (docs/formats.md): a directory <out_dir>/checkpoints/step_NNNNNNNN/ written under
+// a temporary name, fsynced, renamed, and only then named in <out_dir>/checkpoints/latest.
+// Each writing rank stores the tensors it owns (parameters and AdamW moments, f32) in its own
+// HDF5 shard with fletcher32 checksums and each tensor's global shape and offset; `manifest`
+// holds the step, the data reader state, the seed, the layout and the model shape. Loading
+// reassembles every tensor from whichever shards hold its pieces, so any (DP, TP) layout can
+// resume any other.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "comm/process_grid.h"
+#include "dataset/loader.h"
+#include "model/transformer.h"
+#include "train/optimizer.h"
+
+namespace sr {
+
+struct TrainState {
+  int64_t step = 0;
+  LoaderState data;
+  uint64_t seed = 0;
+};
+
+struct CheckpointPolicy {
+  int64_t keep_last = 2;   // newest checkpoints kept
+  int64_t keep_every = 0;  // also keep steps divisible by this (0: none)
+};
+
+// The checkpoints directory of a run.
+std::string checkpoints_dir(const std::string& out_dir);
+
+// Collective over the grid. Writes step state.step; prunes by the policy. Returns the path.
+std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
+                            const Transformer& model, const AdamW& optimizer,
+                            const TrainState& state, const CheckpointPolicy& policy);
+
+// Collective. Resolves `resume` (auto: the newest complete checkpoint, falling back past any
+// that fails to load; none: nothing; else a checkpoint directory, whose failure is an error),
+// loads it into model and optimizer, and returns true with `state` filled; false when there
+// is nothing to resume. A model shape that differs from the checkpoint's is a UserError.
+bool load_checkpoint(const std::string& out_dir, const std::string& resume, const ProcessGrid& grid,
+                     Transformer& model, AdamW& optimizer, TrainState& state);
+
+// A checkpoint directory itself, or a checkpoints/ directory resolved through its `latest`.
+std::string resolve_checkpoint_dir(const std::string& dir);
+
+// What `smoothread ckpt inspect` prints: step, layout, tensors with global shapes; with
+// verify, every shard's data is read (checksums checked). UserError on a damaged checkpoint.
+std::string describe_checkpoint(const std::string& dir, bool verify);
+
+}  // namespace sr
