@@ -32,9 +32,11 @@ struct ProcessGrid {
   ~ProcessGrid();
 };
 
-// Builds the grid over MPI_COMM_WORLD. tp must divide the world size (UserError otherwise);
-// dp = world / tp. On Device::cuda, selects GPU local_rank and uses NCCL groups.
-std::unique_ptr<ProcessGrid> make_process_grid(int tp, Device device, double watchdog_seconds);
+// Builds the grid over `world` (MPI_COMM_WORLD for a job; tests also build grids over
+// MPI_COMM_SELF). tp must divide the world size (UserError otherwise); dp = world / tp.
+// On Device::cuda, selects GPU local_rank and uses NCCL groups.
+std::unique_ptr<ProcessGrid> make_process_grid(int tp, Device device, double watchdog_seconds,
+                                               MPI_Comm world = MPI_COMM_WORLD);
 
 // Rank 0 prints a table of rank, host, local rank, device, dp_rank, tp_rank (collective).
 void print_grid_table(const ProcessGrid& grid);
