@@ -34,7 +34,9 @@ class Communicator {
 std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm, double watchdog_seconds);
 
 // NCCL over device memory for the ranks of `comm`; the ncclUniqueId travels over MPI.
-// Fails with a clear message when built without CUDA.
+// The CUDA device must be selected first. Collectives are synchronous: each waits for the work
+// already queued on the legacy default stream, runs on the communicator's own stream and
+// returns once finished. Fails with a clear message when built without CUDA.
 std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm comm, double watchdog_seconds);
 
 }  // namespace sr

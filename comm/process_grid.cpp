@@ -80,8 +80,9 @@ std::unique_ptr<ProcessGrid> make_process_grid(int tp, Device device, double wat
   SR_CHECK_MPI(MPI_Comm_size(local, &g->local_size));
   SR_CHECK_MPI(MPI_Comm_free(&local));
 
+  // Messages name the rank in the job, also for a grid over a sub-communicator.
   ErrorContext& ctx = error_context();
-  ctx.rank = g->world_rank;
+  SR_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &ctx.rank));
   ctx.host = g->host;
 
   if (device == Device::cuda) {

@@ -12,6 +12,8 @@ namespace sr {
 
 constexpr const char* kTokenFormat = "smoothread-tokens";
 constexpr int kTokenFormatVersion = 1;
+// Special token ids are attributes named this prefix + the token, e.g. "token_id.<bos>" = 256.
+constexpr const char* kSpecialTokenAttrPrefix = "token_id.";
 
 // Writes to `path + ".tmp"` and renames on close(), so a crash never leaves a half file under
 // the real name and an existing file is replaced only by a complete one.
@@ -56,6 +58,10 @@ class TokenDataset {
   uint64_t sample_length(uint64_t i) const;
   // Reads sample i; ids >= vocab_size are a UserError naming the file and sample.
   void read_sample(uint64_t i, std::vector<uint32_t>& tokens, std::vector<uint8_t>& loss_mask) const;
+  // Reads tokens [first, first + count) across sample boundaries (streaming over a whole file);
+  // the same id check, naming the sample that holds a bad id.
+  void read_range(uint64_t first, uint64_t count, std::vector<uint32_t>& tokens,
+                  std::vector<uint8_t>& loss_mask) const;
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@
 #include "cli/config_loader.h"
 #include "comm/process_grid.h"
 #include "core/log.h"
+#include "train/preemption.h"
 #include "train/trainer.h"
 
 namespace sr {
@@ -27,6 +28,7 @@ int cmd_train(const std::vector<std::string>& args) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(cfg.threads > 0 ? cfg.threads : std::max(1, cores / grid->local_size));
   print_grid_table(*grid);
+  install_preemption_handlers();
   Trainer trainer(cfg, *grid);
   return trainer.run();
 }

@@ -183,8 +183,8 @@ void read_file(const std::string& path, const po::options_description& opts,
 
 LoadedConfig load_run_config(const std::string& command, const std::vector<std::string>& args) {
   po::options_description general("Options");
-  general.add_options()("help,h", "show this help")("config", po::value<std::string>(),
-                                                     "INI file of settings")(
+  general.add_options()("help,h", "show this help")("config", po::value<std::vector<std::string>>()->composing(),
+                                                     "INI file of settings (repeatable: later files win)")(
       "print-config", "print the effective configuration and exit");
   po::options_description keys = key_options();
   po::options_description all;
@@ -192,24 +192,32 @@ LoadedConfig load_run_config(const std::string& command, const std::vector<std::
 
   LoadedConfig out;
   std::vector<Source> sources;
-  po::variables_map vm;
+  std::vector<std::string> files;
   try {
     po::parsed_options parsed = po::command_line_parser(args).options(all).run();
-    po::store(parsed, vm);
-    sources.push_back(from_parsed("command line", parsed));
+    // Read directly rather than through a variables_map, so that a key repeated on the
+    // command line means its last value (as wrappers that add defaults expect).
+    Source cmd;
+    cmd.name = "command line";
+    for (const po::option& o : parsed.options) {
+      if (o.string_key == "help") out.help = true;
+      else if (o.string_key == "print-config") out.print_config = true;
+      else if (o.string_key == "config") files.push_back(o.value.front());
+      else if (o.string_key == "include") throw UserError(command + ": include is a key of INI files only");
+      else if (!o.value.empty()) cmd.values[o.string_key] = o.value.front();
+    }
+    sources.push_back(std::move(cmd));
   } catch (const po::unknown_option& e) {
     throw UserError(command + ": unknown option '" + e.get_option_name() + "' (see --help)");
   } catch (const po::error& e) {
     throw UserError(command + ": " + e.what());
   }
-  if (vm.count("help")) {
+  if (out.help) {
     std::cout << "usage: smoothread " << command << " [--config FILE.ini] [--section.key VALUE ...]\n\n"
               << all << "\n";
-    out.help = true;
     return out;
   }
-  out.print_config = vm.count("print-config") > 0;
-  if (vm.count("config")) read_file(vm["config"].as<std::string>(), keys, sources, 0);
+  for (auto f = files.rbegin(); f != files.rend(); ++f) read_file(*f, keys, sources, 0);
 
   // Apply from the lowest precedence up, so later sources overwrite earlier ones.
   for (auto it = sources.rbegin(); it != sources.rend(); ++it) {

@@ -1,7 +1,8 @@
 // Loading a RunConfig from INI files and the command line with Boost.Program_options.
 //
-// `--config FILE` names an INI file; a file may pull in others with `include = PATH` (relative
-// to itself) at its top. Precedence: command line > the file > what it includes. Every key is
+// `--config FILE` names an INI file (repeatable; a later file wins over an earlier one); a file
+// may pull in others with `include = PATH` (relative to itself) at its top. Precedence:
+// command line > the last file > ... > the first file; a file > what it includes. Every key is
 // `section.key` (the INI's [section] + key, or `--section.key VALUE` on the command line);
 // unknown keys and unparsable values are UserErrors naming the source, key and value.
 #pragma once
