@@ -24,14 +24,25 @@ struct Batch {
   // Input t predicts token t+1, so target mask = loss_mask[t+1]; the last token has none.
   void append_sample(uint64_t sample_id, const uint32_t* ids, const uint8_t* mask, int64_t n) {
     if (cu_seqlens.empty()) cu_seqlens.push_back(0);
-    for (int64_t t = 0; t < n; ++t) {
-      tokens.push_back(int32_t(ids[t]));
-      bool has_next = t + 1 < n;
-      targets.push_back(has_next ? int32_t(ids[t + 1]) : 0);
-      loss_mask.push_back(has_next && mask[t + 1] ? 1.0f : 0.0f);
-      positions.push_back(int32_t(t));
+    const size_t base = tokens.size(), end = base + size_t(n);
+    // Sized once and filled by index: this is the loader's hot loop.
+    tokens.resize(end);
+    targets.resize(end);
+    loss_mask.resize(end);
+    positions.resize(end);
+    for (int64_t t = 0; t + 1 < n; ++t) {
+      tokens[base + size_t(t)] = int32_t(ids[t]);
+      targets[base + size_t(t)] = int32_t(ids[t + 1]);
+      loss_mask[base + size_t(t)] = mask[t + 1] ? 1.0f : 0.0f;
+      positions[base + size_t(t)] = int32_t(t);
     }
-    cu_seqlens.push_back(int32_t(tokens.size()));
+    if (n > 0) {
+      tokens[end - 1] = int32_t(ids[n - 1]);
+      targets[end - 1] = 0;
+      loss_mask[end - 1] = 0.0f;
+      positions[end - 1] = int32_t(n - 1);
+    }
+    cu_seqlens.push_back(int32_t(end));
     sample_ids.push_back(sample_id);
   }
 };
