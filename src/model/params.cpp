@@ -1,5 +1,6 @@
 #include "model/params.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/error.h"
@@ -72,12 +73,24 @@ std::vector<ParamSpec> parameter_specs(const ModelConfig& c, int tp_rank, int tp
   return s;
 }
 
-ModelParams plan_params(Arena& arena, const ModelConfig& c, const std::vector<ParamSpec>& specs) {
+ModelParams plan_params(Arena& arena, const ModelConfig& c, const std::vector<ParamSpec>& specs,
+                        int64_t flat_multiple) {
+  constexpr int64_t kPad = 64;  // 256-byte alignment of every tensor inside the flat buffer
   ModelParams p;
+  int64_t n = 0;
   for (const ParamSpec& s : specs) {
-    Tensor t = s.local_shape.size() == 1 ? arena.alloc(DType::f32, {s.local_shape[0]})
-                                         : arena.alloc(DType::f32, {s.local_shape[0], s.local_shape[1]});
-    p.all.push_back(t);
+    p.flat_offset.push_back(n);
+    n += (s.local_numel() + kPad - 1) / kPad * kPad;
+  }
+  const int64_t multiple = std::max<int64_t>(1, flat_multiple);
+  n = (n + multiple - 1) / multiple * multiple;
+  p.flat = arena.alloc(DType::f32, {n});
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ParamSpec& s = specs[i];
+    void* at = p.flat.data ? p.flat.f32() + p.flat_offset[i] : nullptr;
+    p.all.push_back(s.local_shape.size() == 1
+                        ? Tensor(at, DType::f32, {s.local_shape[0]}, arena.device())
+                        : Tensor(at, DType::f32, {s.local_shape[0], s.local_shape[1]}, arena.device()));
   }
   size_t i = 0;
   p.embed = p.all[i++];

@@ -44,10 +44,14 @@ struct ModelParams {
   Tensor final_norm;          // [H]
   Tensor lm_head;             // [V_l, H]; the same memory as embed when tied
   std::vector<Tensor> all;    // one view per ParamSpec, same order
+  Tensor flat;                // [N] every tensor above, contiguous (each padded to 64 elements)
+  std::vector<int64_t> flat_offset;  // start of all[i] inside flat
 };
 
-// Lays the specs out in `arena` (call inside Arena::plan) and returns the named views.
-ModelParams plan_params(Arena& arena, const ModelConfig& cfg, const std::vector<ParamSpec>& specs);
+// Lays the specs out in `arena` (call inside Arena::plan) as one flat buffer whose length is a
+// multiple of `flat_multiple` (ZeRO-1 shards it evenly over DP ranks), and returns the views.
+ModelParams plan_params(Arena& arena, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
+                        int64_t flat_multiple = 1);
 
 // Fills every local slice from a counter-based RNG indexed by the *global* element position,
 // so any TP layout holds exactly the slices of the same global model. Tensors on CPU.

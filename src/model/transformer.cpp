@@ -50,8 +50,8 @@ Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorPa
   vocab_ = cfg_.vocab_size / tp_.size;
   vocab_start_ = vocab_ * tp_.rank;
   specs_ = parameter_specs(cfg_, tp_.rank, tp_.size);
-  param_arena_.plan([&](Arena& a) { params_ = plan_params(a, cfg_, specs_); });
-  grad_arena_.plan([&](Arena& a) { grads_ = plan_params(a, cfg_, specs_); });
+  param_arena_.plan([&](Arena& a) { params_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
+  grad_arena_.plan([&](Arena& a) { grads_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
   act_arena_.plan([&](Arena& a) { plan_activations(a); });
   weight_host_.resize(size_t(shape_.max_tokens));
 }
@@ -117,9 +117,7 @@ void Transformer::init_parameters(uint64_t seed, float std_dev) {
   init_params(specs_, params_.all, seed, std_dev);
 }
 
-void Transformer::zero_grads() {
-  for (const Tensor& g : grads_.all) ops::fill_zero(g);
-}
+void Transformer::zero_grads() { ops::fill_zero(grads_.flat); }
 
 void Transformer::tp_all_reduce(Tensor x, ReduceOp op) {
   if (tp_.size > 1) tp_.comm->all_reduce(x, op);

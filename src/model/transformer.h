@@ -27,6 +27,7 @@ struct RunShape {
   int64_t lm_head_chunk = 1024;  // tokens per LM-head/cross-entropy chunk (bounds logits memory)
   Recompute recompute = Recompute::none;
   Device device = Device::cpu;
+  int64_t param_flat_multiple = 1;  // flat parameter/gradient length multiple (ZeRO-1 shards)
 };
 
 // The tensor-parallel group this model is split over (size 1: no communication).

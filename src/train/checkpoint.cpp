@@ -106,8 +106,35 @@ std::vector<float> to_host(const Tensor& t) {
   return host;
 }
 
-void write_tensor(hid_t file, const std::string& name, const ParamSpec& s, const Tensor& t) {
-  const std::vector<float> host = to_host(t);
+// Whether the optimizer state is sharded over DP ranks (ZeRO-1); collective over the DP group.
+bool moments_sharded(const AdamW& opt, const std::vector<ParamSpec>& specs, const ProcessGrid& g) {
+  int partial = opt.segments().size() != specs.size();
+  for (const ParamSegment& s : opt.segments()) partial |= s.count != specs[s.param].local_numel();
+  MPI_Allreduce(MPI_IN_PLACE, &partial, 1, MPI_INT, MPI_MAX, g.dp_comm);
+  return partial != 0;
+}
+
+// The whole local moment (first or second) of every parameter, on the host. Sharded moments
+// are summed over DP ranks: each element is held by exactly one rank and is 0 elsewhere, so
+// the sum is exact.
+std::vector<std::vector<float>> full_moments(const AdamW& opt, const std::vector<ParamSpec>& specs,
+                                             bool second, bool sharded, const ProcessGrid& g) {
+  std::vector<std::vector<float>> out(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) out[i].assign(size_t(specs[i].local_numel()), 0.0f);
+  const auto& moments = second ? opt.second_moments() : opt.first_moments();
+  for (size_t k = 0; k < opt.segments().size(); ++k) {
+    const ParamSegment& s = opt.segments()[k];
+    device_copy(Device::cpu, out[s.param].data() + s.begin, moments[k].device, moments[k].data,
+                size_t(s.count) * sizeof(float));
+  }
+  if (sharded)
+    for (auto& v : out)
+      MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_FLOAT, MPI_SUM, g.dp_comm);
+  return out;
+}
+
+void write_tensor(hid_t file, const std::string& name, const ParamSpec& s,
+                  const std::vector<float>& host) {
   const hsize_t n = hsize_t(host.size());
   h5::Handle space = h5::simple_space({n});
   h5::Handle dcpl = h5::create_plist(H5P_DATASET_CREATE);
@@ -211,8 +238,6 @@ void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, Tra
   std::vector<float> global, local;
   for (size_t i = 0; i < specs.size(); ++i) {
     const ParamSpec& s = specs[i];
-    const Tensor targets[3] = {model.params().all[i], optimizer.first_moments()[i],
-                               optimizer.second_moments()[i]};
     for (int k = 0; k < 3; ++k) {
       const std::string name = std::string(kKinds[k]) + "/" + s.name;
       global.assign(size_t(s.global_numel()), 0.0f);
@@ -235,7 +260,19 @@ void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, Tra
                    [&](int64_t g, int64_t l, int64_t n) {
                      std::copy_n(global.begin() + g, n, local.begin() + l);
                    });
-      device_copy(targets[k].device, targets[k].data, Device::cpu, local.data(), local.size() * 4);
+      if (k == 0) {
+        const Tensor& p = model.params().all[i];
+        device_copy(p.device, p.data, Device::cpu, local.data(), local.size() * sizeof(float));
+        continue;
+      }
+      // Moments go to the optimizer segments of this parameter that this rank owns.
+      const auto& moments = k == 1 ? optimizer.first_moments() : optimizer.second_moments();
+      for (size_t g = 0; g < optimizer.segments().size(); ++g) {
+        const ParamSegment& seg = optimizer.segments()[g];
+        if (seg.param != i) continue;
+        device_copy(moments[g].device, moments[g].data, Device::cpu, local.data() + seg.begin,
+                    size_t(seg.count) * sizeof(float));
+      }
     }
   }
 }
@@ -269,18 +306,21 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
   MPI_Barrier(grid.world);
 
   // One copy of each tensor: DP rank 0 of every TP group writes; replicated tensors only once.
+  const auto& specs = model.specs();
+  const bool sharded = moments_sharded(optimizer, specs, grid);
+  const auto first = full_moments(optimizer, specs, false, sharded, grid);
+  const auto second = full_moments(optimizer, specs, true, sharded, grid);
   const int writes = grid.dp_rank == 0;
   if (writes) {
     const std::string path = tmp + "/" + shard_name(grid.world_rank);
     {
       h5::Handle file = h5::create_file(path);
       h5::write_attr(file.id(), "format", std::string(kFormat));
-      const auto& specs = model.specs();
       for (size_t i = 0; i < specs.size(); ++i) {
         if (specs[i].split_dim < 0 && grid.tp_rank != 0) continue;
-        write_tensor(file.id(), std::string("param/") + specs[i].name, specs[i], model.params().all[i]);
-        write_tensor(file.id(), std::string("adam_m/") + specs[i].name, specs[i], optimizer.first_moments()[i]);
-        write_tensor(file.id(), std::string("adam_v/") + specs[i].name, specs[i], optimizer.second_moments()[i]);
+        write_tensor(file.id(), std::string("param/") + specs[i].name, specs[i], to_host(model.params().all[i]));
+        write_tensor(file.id(), std::string("adam_m/") + specs[i].name, specs[i], first[i]);
+        write_tensor(file.id(), std::string("adam_v/") + specs[i].name, specs[i], second[i]);
       }
     }
     fsync_path(path, false);

@@ -1,15 +1,36 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
+
 namespace sr {
 
-AdamW::AdamW(const AdamWConfig& cfg, const std::vector<ParamSpec>& specs, Device device)
-    : cfg_(cfg), specs_(specs), arena_("optimizer", device) {
+std::vector<ParamSegment> whole_segments(const std::vector<ParamSpec>& specs) {
+  std::vector<ParamSegment> out;
+  for (size_t i = 0; i < specs.size(); ++i) out.push_back({i, 0, specs[i].local_numel()});
+  return out;
+}
+
+std::vector<ParamSegment> flat_range_segments(const std::vector<ParamSpec>& specs,
+                                              const std::vector<int64_t>& flat_offset,
+                                              int64_t begin, int64_t end) {
+  std::vector<ParamSegment> out;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const int64_t a = std::max(begin, flat_offset[i]);
+    const int64_t b = std::min(end, flat_offset[i] + specs[i].local_numel());
+    if (a < b) out.push_back({i, a - flat_offset[i], b - a});
+  }
+  return out;
+}
+
+AdamW::AdamW(const AdamWConfig& cfg, const std::vector<ParamSpec>& specs,
+             std::vector<ParamSegment> segments, Device device)
+    : cfg_(cfg), specs_(specs), segments_(std::move(segments)), arena_("optimizer", device) {
   arena_.plan([&](Arena& a) {
     m_.clear();
     v_.clear();
-    for (const ParamSpec& s : specs_) {
-      m_.push_back(a.alloc(DType::f32, {s.local_numel()}));
-      v_.push_back(a.alloc(DType::f32, {s.local_numel()}));
+    for (const ParamSegment& s : segments_) {
+      m_.push_back(a.alloc(DType::f32, {s.count}));
+      v_.push_back(a.alloc(DType::f32, {s.count}));
     }
   });
 }
@@ -17,17 +38,18 @@ AdamW::AdamW(const AdamWConfig& cfg, const std::vector<ParamSpec>& specs, Device
 void AdamW::step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, float lr,
                  float grad_scale) {
   ++step_;
-  for (size_t i = 0; i < specs_.size(); ++i) {
+  for (size_t k = 0; k < segments_.size(); ++k) {
+    const ParamSegment& s = segments_[k];
     ops::AdamWParams p;
     p.lr = lr;
     p.beta1 = cfg_.beta1;
     p.beta2 = cfg_.beta2;
     p.eps = cfg_.eps;
-    p.weight_decay = specs_[i].weight_decay ? cfg_.weight_decay : 0.0f;
+    p.weight_decay = specs_[s.param].weight_decay ? cfg_.weight_decay : 0.0f;
     p.grad_scale = grad_scale;
     p.step = step_;
-    const int64_t n = specs_[i].local_numel();
-    ops::adamw_step(params[i].view({n}), grads[i].view({n}), m_[i], v_[i], p);
+    ops::adamw_step(segment_view(params[s.param], s.begin, s.count),
+                    segment_view(grads[s.param], s.begin, s.count), m_[k], v_[k], p);
   }
 }
 

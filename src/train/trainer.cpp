@@ -30,6 +30,8 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   shape.lm_head_chunk = cfg_.lm_head_chunk;
   shape.recompute = parse_recompute(cfg_.recompute);
   shape.device = parse_device(cfg_.device);
+  zero1_ = cfg_.zero1 && grid_.dp > 1;
+  if (zero1_) shape.param_flat_multiple = int64_t(grid_.dp) * 64;
   TensorParallel tp{grid_.tp_group.get(), grid_.tp_rank, grid_.tp};
   model_ = std::make_unique<Transformer>(cfg_.model, shape, tp);
   model_->init_parameters(cfg_.seed, float(cfg_.init_std));
@@ -39,7 +41,13 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   oc.beta2 = float(cfg_.beta2);
   oc.eps = float(cfg_.adam_eps);
   oc.weight_decay = float(cfg_.weight_decay);
-  optimizer_ = std::make_unique<AdamW>(oc, model_->specs(), shape.device);
+  std::vector<ParamSegment> owned = whole_segments(model_->specs());
+  if (zero1_) {
+    const int64_t shard = model_->params().flat.numel() / grid_.dp;
+    owned = flat_range_segments(model_->specs(), model_->params().flat_offset,
+                                shard * grid_.dp_rank, shard * (grid_.dp_rank + 1));
+  }
+  optimizer_ = std::make_unique<AdamW>(oc, model_->specs(), std::move(owned), shape.device);
 
   schedule_ = {cfg_.lr, cfg_.min_lr, cfg_.warmup_steps, cfg_.steps};
 
@@ -77,29 +85,38 @@ Trainer::~Trainer() {
   if (metrics_) std::fclose(metrics_);
 }
 
+Tensor Trainer::owned_shard(const Tensor& flat) const {
+  const int64_t shard = flat.numel() / grid_.dp;
+  return flat.rows(shard * grid_.dp_rank, shard);
+}
+
 void Trainer::reduce_gradients() {
   if (grid_.dp == 1) return;
-  // All gradients live in one arena; reduce it in fixed-size buckets.
-  for (const Tensor& g : model_->grads().all) {
-    const int64_t n = g.numel();
-    for (int64_t off = 0; off < n; off += kBucketElements) {
-      const int64_t len = std::min(kBucketElements, n - off);
-      grid_.dp_group->all_reduce(g.view({n}).rows(off, len), ReduceOp::sum);
-    }
+  const Tensor flat = model_->grads().flat;
+  if (zero1_) {
+    // Each DP rank receives the summed gradients of the slice whose optimizer state it owns.
+    grid_.dp_group->reduce_scatter(owned_shard(flat), flat);
+    return;
   }
+  // All gradients are one flat buffer; reduce it in fixed-size buckets.
+  for (int64_t off = 0; off < flat.numel(); off += kBucketElements)
+    grid_.dp_group->all_reduce(flat.rows(off, std::min(kBucketElements, flat.numel() - off)),
+                               ReduceOp::sum);
 }
 
 double Trainer::global_grad_norm() {
   // Split tensors hold disjoint slices on the TP ranks; replicated ones are identical there
   // and count once.
-  double split = 0, replicated = 0;
+  // With ZeRO-1 each DP rank holds the reduced gradients of its own segments only.
+  double sums[2] = {0, 0};  // split, replicated
   const auto& specs = model_->specs();
-  for (size_t i = 0; i < specs.size(); ++i) {
-    const double s = ops::sum_squares(model_->grads().all[i]);
-    (specs[i].split_dim >= 0 ? split : replicated) += s;
+  for (const ParamSegment& s : optimizer_->segments()) {
+    const double sq = ops::sum_squares(segment_view(model_->grads().all[s.param], s.begin, s.count));
+    sums[specs[s.param].split_dim >= 0 ? 0 : 1] += sq;
   }
-  if (grid_.tp > 1) MPI_Allreduce(MPI_IN_PLACE, &split, 1, MPI_DOUBLE, MPI_SUM, grid_.tp_comm);
-  return std::sqrt(split + replicated);
+  if (zero1_) MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, grid_.dp_comm);
+  if (grid_.tp > 1) MPI_Allreduce(MPI_IN_PLACE, &sums[0], 1, MPI_DOUBLE, MPI_SUM, grid_.tp_comm);
+  return std::sqrt(sums[0] + sums[1]);
 }
 
 StepResult Trainer::train_step() {
@@ -132,6 +149,8 @@ StepResult Trainer::train_step() {
     float clip = 1.0f;
     if (cfg_.grad_clip > 0 && r.grad_norm > cfg_.grad_clip) clip = float(cfg_.grad_clip / r.grad_norm);
     optimizer_->step(model_->params().all, model_->grads().all, float(r.lr), clip);
+    // Every DP rank updated its slice; gather the whole parameters back on all of them.
+    if (zero1_) grid_.dp_group->all_gather(model_->params().flat, owned_shard(model_->params().flat));
   } else {
     ++skipped_steps_;
   }

@@ -46,6 +46,7 @@ class Trainer {
 
  private:
   void reduce_gradients();
+  Tensor owned_shard(const Tensor& flat) const;  // this DP rank's ZeRO-1 slice of a flat buffer
   double global_grad_norm();
   void log_step(const StepResult& r, double step_seconds);
 
@@ -55,6 +56,7 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Loader> loader_;
   LrSchedule schedule_;
+  bool zero1_ = false;  // AdamW state sharded over DP ranks
   int64_t step_ = 0;
   int64_t skipped_steps_ = 0;
   double train_seconds_ = 0;

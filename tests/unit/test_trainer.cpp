@@ -38,7 +38,7 @@ TEST(AdamW, DecaysWeightsButNotNormsOrBiases) {
   m.zero_grads();  // zero gradients: only weight decay moves parameters
   AdamWConfig oc;
   oc.weight_decay = 0.5f;
-  AdamW opt(oc, m.specs(), Device::cpu);
+  AdamW opt(oc, m.specs(), whole_segments(m.specs()), Device::cpu);
   std::vector<std::vector<float>> before;
   for (const Tensor& p : m.params().all) before.emplace_back(p.f32(), p.f32() + p.numel());
   opt.step(m.params().all, m.grads().all, 0.1f, 1.0f);
@@ -66,7 +66,7 @@ TEST(Training, OverfitsASmallFixedBatch) {
   m.init_parameters(3);
   AdamWConfig oc;
   oc.weight_decay = 0.0f;
-  AdamW opt(oc, m.specs(), Device::cpu);
+  AdamW opt(oc, m.specs(), whole_segments(m.specs()), Device::cpu);
   Batch b;
   Rng rng(5, 0);
   for (int s = 0; s < 2; ++s) {
