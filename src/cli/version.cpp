@@ -23,6 +23,7 @@ std::string version_text() {
   H5get_libversion(&maj, &min, &rel);
   s += "HDF5: " + std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel) + "\n";
   s += "CUDA: " + cuda_library_versions() + "\n";
+  if (cuda_device_count() > 0) s += "CUDA devices:\n" + cuda_device_summary() + "\n";
   return s;
 }
 
