@@ -2,22 +2,30 @@
 #include "kernels/ops.h"
 
 #include "kernels/cpu/cpu_ops.h"
+#ifdef SMOOTHREAD_HAVE_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
 
 namespace sr::ops {
 
+// A CUDA tensor goes to kernels/cuda when this build has it; without CUDA it is a
+// configuration the build cannot run.
+#ifdef SMOOTHREAD_HAVE_CUDA
+#define SR_CUDA_CALL(op, ...) return cuda::op(__VA_ARGS__)
+#else
 namespace {
-// The CUDA kernels of an op are added in kernels/cuda; until an op has one, a CUDA tensor
-// reaching it is a configuration the build cannot run.
 [[noreturn]] void no_cuda_kernel(const char* op) {
   fatal(op, __FILE__, __LINE__, std::string("op ") + op + " has no CUDA kernel in this build",
         "set device = cpu");
 }
 }  // namespace
+#define SR_CUDA_CALL(op, ...) no_cuda_kernel(#op)
+#endif
 
-#define SR_DISPATCH(op, first, ...)                   \
-  do {                                                \
+#define SR_DISPATCH(op, first, ...)                                 \
+  do {                                                              \
     if ((first).device == Device::cpu) return cpu::op(__VA_ARGS__); \
-    no_cuda_kernel(#op);                              \
+    SR_CUDA_CALL(op, __VA_ARGS__);                                  \
   } while (0)
 
 void fill_zero(Tensor x) { SR_DISPATCH(fill_zero, x, x); }
