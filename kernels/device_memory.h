@@ -19,6 +19,8 @@ int cuda_device_count();
 void cuda_set_device(int index);
 // One line per visible CUDA device, e.g. "0: NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90".
 std::string cuda_device_summary();
+// Bytes in use on this process's CUDA device (total − free), and its total; 0, 0 without CUDA.
+void cuda_memory_info(size_t& used, size_t& total);
 // "runtime 13.0, NCCL 2.28.3" or "built without CUDA".
 std::string cuda_library_versions();
 

@@ -17,6 +17,7 @@ int device_count();
 void set_device(int index);
 std::string device_summary();
 std::string library_versions();
+void memory_info(size_t& used, size_t& total);
 }  // namespace cuda
 #define SR_CUDA_OR_FAIL(expr) return expr
 #else
@@ -81,6 +82,16 @@ std::string cuda_library_versions() {
   return cuda::library_versions();
 #else
   return "built without CUDA";
+#endif
+}
+}  // namespace sr
+
+namespace sr {
+void cuda_memory_info(size_t& used, size_t& total) {
+#ifdef SMOOTHREAD_HAVE_CUDA
+  cuda::memory_info(used, total);
+#else
+  used = total = 0;
 #endif
 }
 }  // namespace sr

@@ -50,6 +50,12 @@ std::string device_summary() {
   return out;
 }
 
+void memory_info(size_t& used, size_t& total) {
+  size_t free = 0;
+  SR_CHECK_CUDA(cudaMemGetInfo(&free, &total));
+  used = total - free;
+}
+
 std::string library_versions() {
   int runtime = 0, nccl = 0;
   cudaRuntimeGetVersion(&runtime);

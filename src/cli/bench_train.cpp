@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "kernels/device_memory.h"
 #include "model/transformer.h"
 
 namespace sr {
@@ -30,6 +31,7 @@ int bench_train(const std::vector<std::string>& args) {
   shape.lm_head_chunk = cfg.lm_head_chunk;
   shape.recompute = parse_recompute(cfg.recompute);
   shape.device = cfg.device == "cuda" ? Device::cuda : Device::cpu;
+  shape.compute = computes_in_bf16(cfg) ? DType::bf16 : DType::f32;
   Transformer model(cfg.model, shape, {grid->tp_group.get(), grid->tp_rank, grid->tp});
   model.init_parameters(cfg.seed, float(cfg.init_std));
   info("bench train: %s", cfg.model.summary().c_str());
@@ -44,7 +46,9 @@ int bench_train(const std::vector<std::string>& args) {
   b.append_sample(0, ids.data(), mask.data(), int64_t(ids.size()));
   model.set_batch(b, 1.0f / float(b.num_targets()));
 
-  const int64_t warmup = 1, steps = std::max<int64_t>(1, cfg.steps);
+  // One untimed warm-up step, unless a single step is asked for (memory measurements of
+  // long samples, where every step is expensive).
+  const int64_t steps = std::max<int64_t>(1, cfg.steps), warmup = steps > 1 ? 1 : 0;
   for (int64_t i = 0; i < warmup; ++i) model.forward_backward(true);
   MPI_Barrier(MPI_COMM_WORLD);
   Timer t;
@@ -59,6 +63,13 @@ int bench_train(const std::vector<std::string>& args) {
        cfg.device.c_str(), grid->world_size, grid->dp, grid->tp, (long long)cfg.micro_batch_tokens,
        (long long)cfg.model.sliding_window, cfg.recompute.c_str(), seconds / double(steps), tok_s,
        flops / 1e12, 100.0 * flops / (cfg.peak_tflops * 1e12 * grid->world_size), cfg.peak_tflops);
+  if (shape.device == Device::cuda) {
+    size_t used = 0, total = 0;
+    cuda_memory_info(used, total);
+    info("bench train: GPU memory in use after the steps %s of %s (precision %s)",
+         format_bytes(used).c_str(), format_bytes(total).c_str(),
+         shape.compute == DType::bf16 ? "bf16" : "f32");
+  }
   return kExitOk;
 }
 

@@ -62,6 +62,7 @@ const std::vector<Key>& schema() {
       SR_KEY("train.out_dir", text, out_dir, "run directory (metrics.jsonl, checkpoints/)"),
       SR_KEY("train.threads", int32, threads, "CPU threads per rank (0 = cores / local ranks)"),
       SR_KEY("train.peak_tflops", number, peak_tflops, "card's dense bf16 peak for MFU"),
+      SR_KEY("train.precision", text, precision, "auto (bf16 on cuda, f32 on cpu), f32 or bf16"),
       SR_KEY("data.path", text, data_path, "token dataset (.h5)"),
       SR_KEY("data.shuffle", boolean, shuffle, "shuffle samples each epoch"),
       SR_KEY("data.truncate_long", boolean, truncate_long, "cut samples longer than a micro-batch"),
@@ -233,6 +234,10 @@ LoadedConfig load_run_config(const std::string& command, const std::vector<std::
   const RunConfig& r = out.run;
   auto bad = [](const std::string& what) { throw UserError(what); };
   if (r.device != "cpu" && r.device != "cuda") bad("parallel.device = " + r.device + ": expected cpu or cuda");
+  if (r.precision != "auto" && r.precision != "f32" && r.precision != "bf16")
+    bad("train.precision = " + r.precision + ": expected auto, f32 or bf16");
+  if (r.precision == "bf16" && r.device == "cpu")
+    bad("train.precision = bf16: the CPU backend computes in f32 (use parallel.device = cuda)");
   if (r.steps <= 0) bad("train.steps = " + std::to_string(r.steps) + ": expected a positive integer");
   if (r.micro_batch_tokens <= 0)
     bad("train.micro_batch_tokens = " + std::to_string(r.micro_batch_tokens) + ": expected a positive integer");

@@ -74,7 +74,7 @@ std::vector<ParamSpec> parameter_specs(const ModelConfig& c, int tp_rank, int tp
 }
 
 ModelParams plan_params(Arena& arena, const ModelConfig& c, const std::vector<ParamSpec>& specs,
-                        int64_t flat_multiple) {
+                        int64_t flat_multiple, DType dtype) {
   constexpr int64_t kPad = 64;  // 256-byte alignment of every tensor inside the flat buffer
   ModelParams p;
   int64_t n = 0;
@@ -84,13 +84,14 @@ ModelParams plan_params(Arena& arena, const ModelConfig& c, const std::vector<Pa
   }
   const int64_t multiple = std::max<int64_t>(1, flat_multiple);
   n = (n + multiple - 1) / multiple * multiple;
-  p.flat = arena.alloc(DType::f32, {n});
+  p.flat = arena.alloc(dtype, {n});
   for (size_t i = 0; i < specs.size(); ++i) {
     const ParamSpec& s = specs[i];
-    void* at = p.flat.data ? p.flat.f32() + p.flat_offset[i] : nullptr;
+    void* at = p.flat.data ? static_cast<char*>(p.flat.data) + p.flat_offset[i] * dtype_size(dtype)
+                           : nullptr;
     p.all.push_back(s.local_shape.size() == 1
-                        ? Tensor(at, DType::f32, {s.local_shape[0]}, arena.device())
-                        : Tensor(at, DType::f32, {s.local_shape[0], s.local_shape[1]}, arena.device()));
+                        ? Tensor(at, dtype, {s.local_shape[0]}, arena.device())
+                        : Tensor(at, dtype, {s.local_shape[0], s.local_shape[1]}, arena.device()));
   }
   size_t i = 0;
   p.embed = p.all[i++];

@@ -48,10 +48,11 @@ struct ModelParams {
   std::vector<int64_t> flat_offset;  // start of all[i] inside flat
 };
 
-// Lays the specs out in `arena` (call inside Arena::plan) as one flat buffer whose length is a
-// multiple of `flat_multiple` (ZeRO-1 shards it evenly over DP ranks), and returns the views.
+// Lays the specs out in `arena` (call inside Arena::plan) as one flat buffer of `dtype` whose
+// length is a multiple of `flat_multiple` (ZeRO-1 shards it evenly over DP ranks), and returns
+// the views.
 ModelParams plan_params(Arena& arena, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
-                        int64_t flat_multiple = 1);
+                        int64_t flat_multiple = 1, DType dtype = DType::f32);
 
 // Fills every local slice from a counter-based RNG indexed by the *global* element position,
 // so any TP layout holds exactly the slices of the same global model. Tensors on CPU.

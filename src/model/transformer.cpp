@@ -40,6 +40,7 @@ Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorPa
       tp_(tp),
       param_arena_("parameters", shape.device),
       grad_arena_("gradients", shape.device),
+      weight_arena_("compute weights", shape.device),
       act_arena_("activations", shape.device) {
   cfg_.validate(tp_.size);
   SR_ASSERT(shape_.max_tokens > 0 && shape_.lm_head_chunk > 0, "run shape needs positive sizes");
@@ -52,6 +53,14 @@ Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorPa
   specs_ = parameter_specs(cfg_, tp_.rank, tp_.size);
   param_arena_.plan([&](Arena& a) { params_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
   grad_arena_.plan([&](Arena& a) { grads_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
+  if (shape_.compute == DType::f32) {
+    weights_ = params_;
+  } else {
+    SR_ASSERT(shape_.device == Device::cuda, "bf16 compute needs the CUDA backend");
+    weight_arena_.plan([&](Arena& a) {
+      weights_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple, shape_.compute);
+    });
+  }
   act_arena_.plan([&](Arena& a) { plan_activations(a); });
   weight_host_.resize(size_t(shape_.max_tokens));
 }
@@ -61,6 +70,7 @@ Transformer::~Transformer() = default;
 void Transformer::plan_activations(Arena& a) {
   const int64_t Tm = shape_.max_tokens, H = cfg_.hidden_size, L = cfg_.num_hidden_layers;
   const int64_t C = std::min(shape_.lm_head_chunk, Tm);
+  const DType act = shape_.compute;
   tokens_ = a.alloc(DType::i32, {Tm});
   targets_ = a.alloc(DType::i32, {Tm});
   positions_ = a.alloc(DType::i32, {Tm});
@@ -68,53 +78,60 @@ void Transformer::plan_activations(Arena& a) {
   weight_ = a.alloc(DType::f32, {Tm});
   cu_seqlens_ = a.alloc(DType::i32, {Tm + 1});
   resid_.clear();
-  for (int64_t l = 0; l <= L; ++l) resid_.push_back(a.alloc(DType::f32, {Tm, H}));
+  for (int64_t l = 0; l <= L; ++l) resid_.push_back(a.alloc(act, {Tm, H}));
   attn_.assign(shape_.recompute == Recompute::none ? size_t(L) : 1, AttnActs{});
   for (AttnActs& s : attn_) {
-    s.ln1 = a.alloc(DType::f32, {Tm, H});
+    s.ln1 = a.alloc(act, {Tm, H});
     s.rstd1 = a.alloc(DType::f32, {Tm});
-    s.q = a.alloc(DType::f32, {Tm, nh_, hd_});
-    s.k = a.alloc(DType::f32, {Tm, nkv_, hd_});
-    s.v = a.alloc(DType::f32, {Tm, nkv_, hd_});
-    s.attn = a.alloc(DType::f32, {Tm, nh_, hd_});
+    s.q = a.alloc(act, {Tm, nh_, hd_});
+    s.k = a.alloc(act, {Tm, nkv_, hd_});
+    s.v = a.alloc(act, {Tm, nkv_, hd_});
+    s.attn = a.alloc(act, {Tm, nh_, hd_});
     s.lse = a.alloc(DType::f32, {nh_ * Tm});
-    s.mid = a.alloc(DType::f32, {Tm, H});
+    s.mid = a.alloc(act, {Tm, H});
   }
   mlp_.assign(shape_.recompute == Recompute::full ? 1 : size_t(L), MlpActs{});
   for (MlpActs& s : mlp_) {
-    s.ln2 = a.alloc(DType::f32, {Tm, H});
+    s.ln2 = a.alloc(act, {Tm, H});
     s.rstd2 = a.alloc(DType::f32, {Tm});
-    s.gate = a.alloc(DType::f32, {Tm, inter_});
-    s.up = a.alloc(DType::f32, {Tm, inter_});
-    s.act = a.alloc(DType::f32, {Tm, inter_});
+    s.gate = a.alloc(act, {Tm, inter_});
+    s.up = a.alloc(act, {Tm, inter_});
+    s.act = a.alloc(act, {Tm, inter_});
   }
-  final_ln_ = a.alloc(DType::f32, {Tm, H});
+  final_ln_ = a.alloc(act, {Tm, H});
   final_rstd_ = a.alloc(DType::f32, {Tm});
-  proj_out_ = a.alloc(DType::f32, {Tm, H});
-  logits_ = a.alloc(DType::f32, {C, vocab_});
+  proj_out_ = a.alloc(act, {Tm, H});
+  logits_ = a.alloc(act, {C, vocab_});
   row_max_ = a.alloc(DType::f32, {C});
   sumexp_ = a.alloc(DType::f32, {C});
   target_logit_ = a.alloc(DType::f32, {C});
-  dres_ = a.alloc(DType::f32, {Tm, H});
-  dln_ = a.alloc(DType::f32, {Tm, H});
-  dattn_ = a.alloc(DType::f32, {Tm, nh_ * hd_});
-  dq_ = a.alloc(DType::f32, {Tm, nh_, hd_});
-  dk_ = a.alloc(DType::f32, {Tm, nkv_, hd_});
-  dv_ = a.alloc(DType::f32, {Tm, nkv_, hd_});
-  dact_ = a.alloc(DType::f32, {Tm, inter_});
-  dgate_ = a.alloc(DType::f32, {Tm, inter_});
-  dup_ = a.alloc(DType::f32, {Tm, inter_});
+  dres_ = a.alloc(act, {Tm, H});
+  dln_ = a.alloc(act, {Tm, H});
+  dattn_ = a.alloc(act, {Tm, nh_ * hd_});
+  dq_ = a.alloc(act, {Tm, nh_, hd_});
+  dk_ = a.alloc(act, {Tm, nkv_, hd_});
+  dv_ = a.alloc(act, {Tm, nkv_, hd_});
+  dact_ = a.alloc(act, {Tm, inter_});
+  dgate_ = a.alloc(act, {Tm, inter_});
+  dup_ = a.alloc(act, {Tm, inter_});
 }
 
 std::string Transformer::memory_plan() const {
   return "parameters " + format_bytes(param_arena_.capacity()) + ", gradients " +
-         format_bytes(grad_arena_.capacity()) + ", activations " +
+         format_bytes(grad_arena_.capacity()) +
+         (weight_arena_.capacity() ? ", bf16 weights " + format_bytes(weight_arena_.capacity()) : "") +
+         ", activations " +
          format_bytes(act_arena_.capacity()) + " (" + std::to_string(shape_.max_tokens) +
          " tokens, recompute " + recompute_name(shape_.recompute) + ")";
 }
 
 void Transformer::init_parameters(uint64_t seed, float std_dev) {
   init_params(specs_, params_.all, seed, std_dev);
+  refresh_weights();
+}
+
+void Transformer::refresh_weights() {
+  if (weights_.flat.data != params_.flat.data) ops::copy(weights_.flat, params_.flat);
 }
 
 void Transformer::zero_grads() { ops::fill_zero(grads_.flat); }
@@ -148,32 +165,34 @@ void Transformer::set_batch(const Batch& b, float loss_scale) {
 }
 
 void Transformer::attention_forward(int64_t l, AttnActs& a) {
-  const LayerParams& p = params_.layers[size_t(l)];
+  const LayerParams& p = params_.layers[size_t(l)];   // master: the norms
+  const LayerParams& w = weights_.layers[size_t(l)];  // compute copy: the matmuls
   const Tensor x = rows(resid_[size_t(l)]);
   const Tensor pos = positions_.rows(0, T_), cu = cu_seqlens_.rows(0, num_samples_ + 1);
   const Tensor q = rows(a.q), k = rows(a.k), v = rows(a.v), attn = rows(a.attn);
   ops::rmsnorm_forward(rows(a.ln1), a.rstd1.rows(0, T_), x, p.ln1, float(cfg_.rms_norm_eps));
-  ops::linear_forward(q.view({T_, nh_ * hd_}), rows(a.ln1), p.wq, p.bq);
-  ops::linear_forward(k.view({T_, nkv_ * hd_}), rows(a.ln1), p.wk, p.bk);
-  ops::linear_forward(v.view({T_, nkv_ * hd_}), rows(a.ln1), p.wv, p.bv);
+  ops::linear_forward(q.view({T_, nh_ * hd_}), rows(a.ln1), w.wq, w.bq);
+  ops::linear_forward(k.view({T_, nkv_ * hd_}), rows(a.ln1), w.wk, w.bk);
+  ops::linear_forward(v.view({T_, nkv_ * hd_}), rows(a.ln1), w.wv, w.bv);
   ops::rope(q, pos, float(cfg_.rope_theta), false);
   ops::rope(k, pos, float(cfg_.rope_theta), false);
   ops::attention_forward(attn, a.lse.rows(0, nh_ * T_), q, k, v, cu, int(cfg_.sliding_window));
   // Row-parallel o_proj: each TP rank holds a partial sum of the output.
-  ops::linear_forward(rows(proj_out_), attn.view({T_, nh_ * hd_}), p.wo, Tensor{});
+  ops::linear_forward(rows(proj_out_), attn.view({T_, nh_ * hd_}), w.wo, Tensor{});
   tp_all_reduce(rows(proj_out_));
   ops::copy(rows(a.mid), x);
   ops::add_inplace(rows(a.mid), rows(proj_out_));
 }
 
 void Transformer::mlp_forward(int64_t l, const Tensor& mid, MlpActs& m, bool write_output) {
-  const LayerParams& p = params_.layers[size_t(l)];
+  const LayerParams& p = params_.layers[size_t(l)];   // master: the norms
+  const LayerParams& w = weights_.layers[size_t(l)];  // compute copy: the matmuls
   ops::rmsnorm_forward(rows(m.ln2), m.rstd2.rows(0, T_), rows(mid), p.ln2, float(cfg_.rms_norm_eps));
-  ops::linear_forward(rows(m.gate), rows(m.ln2), p.w_gate, Tensor{});
-  ops::linear_forward(rows(m.up), rows(m.ln2), p.w_up, Tensor{});
+  ops::linear_forward(rows(m.gate), rows(m.ln2), w.w_gate, Tensor{});
+  ops::linear_forward(rows(m.up), rows(m.ln2), w.w_up, Tensor{});
   ops::swiglu_forward(rows(m.act), rows(m.gate), rows(m.up));
   if (!write_output) return;  // recomputation: the block output is already stored
-  ops::linear_forward(rows(proj_out_), rows(m.act), p.w_down, Tensor{});
+  ops::linear_forward(rows(proj_out_), rows(m.act), w.w_down, Tensor{});
   tp_all_reduce(rows(proj_out_));
   const Tensor out = rows(resid_[size_t(l) + 1]);
   ops::copy(out, rows(mid));
@@ -188,7 +207,7 @@ double Transformer::lm_head(bool backward) {
     const Tensor x = final_ln_.rows(c0, n), logits = logits_.rows(0, n);
     const Tensor rmax = row_max_.rows(0, n), sumexp = sumexp_.rows(0, n);
     const Tensor tl = target_logit_.rows(0, n), targets = targets_.rows(c0, n);
-    ops::linear_forward(logits, x, params_.lm_head, Tensor{});
+    ops::linear_forward(logits, x, weights_.lm_head, Tensor{});
     // Vocab-parallel softmax statistics: global max, then sums relative to it.
     ops::logits_row_max(rmax, logits);
     tp_all_reduce(rmax, ReduceOp::max);
@@ -199,30 +218,32 @@ double Transformer::lm_head(bool backward) {
     loss += ops::cross_entropy_loss_sum(rmax, sumexp, tl, mask_.rows(c0, n));
     if (!backward) continue;
     ops::cross_entropy_backward(logits, rmax, sumexp, targets, weight_.rows(c0, n), vocab_start_);
-    ops::linear_backward(dln_.rows(c0, n), grads_.lm_head, Tensor{}, logits, x, params_.lm_head, false);
+    ops::linear_backward(dln_.rows(c0, n), grads_.lm_head, Tensor{}, logits, x, weights_.lm_head, false);
   }
   return loss;
 }
 
 void Transformer::mlp_backward(int64_t l, const Tensor& mid, MlpActs& m) {
-  const LayerParams& p = params_.layers[size_t(l)];
+  const LayerParams& p = params_.layers[size_t(l)];   // master: the norms
+  const LayerParams& w = weights_.layers[size_t(l)];  // compute copy: the matmuls
   const LayerParams& g = grads_.layers[size_t(l)];
-  ops::linear_backward(rows(dact_), g.w_down, Tensor{}, rows(dres_), rows(m.act), p.w_down, false);
+  ops::linear_backward(rows(dact_), g.w_down, Tensor{}, rows(dres_), rows(m.act), w.w_down, false);
   ops::swiglu_backward(rows(dgate_), rows(dup_), rows(dact_), rows(m.gate), rows(m.up));
-  ops::linear_backward(rows(dln_), g.w_gate, Tensor{}, rows(dgate_), rows(m.ln2), p.w_gate, false);
-  ops::linear_backward(rows(dln_), g.w_up, Tensor{}, rows(dup_), rows(m.ln2), p.w_up, true);
+  ops::linear_backward(rows(dln_), g.w_gate, Tensor{}, rows(dgate_), rows(m.ln2), w.w_gate, false);
+  ops::linear_backward(rows(dln_), g.w_up, Tensor{}, rows(dup_), rows(m.ln2), w.w_up, true);
   // Column-parallel input: its gradient is a partial sum on each TP rank.
   tp_all_reduce(rows(dln_));
   ops::rmsnorm_backward(rows(dres_), g.ln2, rows(dln_), rows(mid), p.ln2, m.rstd2.rows(0, T_));
 }
 
 void Transformer::attention_backward(int64_t l, AttnActs& a) {
-  const LayerParams& p = params_.layers[size_t(l)];
+  const LayerParams& p = params_.layers[size_t(l)];   // master: the norms
+  const LayerParams& w = weights_.layers[size_t(l)];  // compute copy: the matmuls
   const LayerParams& g = grads_.layers[size_t(l)];
   const Tensor pos = positions_.rows(0, T_), cu = cu_seqlens_.rows(0, num_samples_ + 1);
   const Tensor dq = rows(dq_), dk = rows(dk_), dv = rows(dv_);
   ops::linear_backward(rows(dattn_), g.wo, Tensor{}, rows(dres_), rows(a.attn).view({T_, nh_ * hd_}),
-                       p.wo, false);
+                       w.wo, false);
   ops::attention_backward(dq, dk, dv, rows(dattn_).view({T_, nh_, hd_}), rows(a.attn),
                           a.lse.rows(0, nh_ * T_), rows(a.q), rows(a.k), rows(a.v), cu,
                           int(cfg_.sliding_window));
@@ -230,9 +251,9 @@ void Transformer::attention_backward(int64_t l, AttnActs& a) {
   ops::rope(dq, pos, float(cfg_.rope_theta), true);
   ops::rope(dk, pos, float(cfg_.rope_theta), true);
   const Tensor ln1 = rows(a.ln1);
-  ops::linear_backward(rows(dln_), g.wq, g.bq, dq.view({T_, nh_ * hd_}), ln1, p.wq, false);
-  ops::linear_backward(rows(dln_), g.wk, g.bk, dk.view({T_, nkv_ * hd_}), ln1, p.wk, true);
-  ops::linear_backward(rows(dln_), g.wv, g.bv, dv.view({T_, nkv_ * hd_}), ln1, p.wv, true);
+  ops::linear_backward(rows(dln_), g.wq, g.bq, dq.view({T_, nh_ * hd_}), ln1, w.wq, false);
+  ops::linear_backward(rows(dln_), g.wk, g.bk, dk.view({T_, nkv_ * hd_}), ln1, w.wk, true);
+  ops::linear_backward(rows(dln_), g.wv, g.bv, dv.view({T_, nkv_ * hd_}), ln1, w.wv, true);
   tp_all_reduce(rows(dln_));
   ops::rmsnorm_backward(rows(dres_), g.ln1, rows(dln_), rows(resid_[size_t(l)]), p.ln1,
                         a.rstd1.rows(0, T_));
@@ -242,7 +263,7 @@ double Transformer::forward_backward(bool backward) {
   SR_ASSERT(T_ > 0, "forward_backward before set_batch");
   const int64_t L = cfg_.num_hidden_layers;
   const Tensor tokens = tokens_.rows(0, T_);
-  ops::embedding_forward(rows(resid_[0]), tokens, params_.embed, vocab_start_);
+  ops::embedding_forward(rows(resid_[0]), tokens, weights_.embed, vocab_start_);
   tp_all_reduce(rows(resid_[0]));
   for (int64_t l = 0; l < L; ++l) {
     AttnActs& a = attn_acts(l);

@@ -28,6 +28,10 @@ struct RunShape {
   Recompute recompute = Recompute::none;
   Device device = Device::cpu;
   int64_t param_flat_multiple = 1;  // flat parameter/gradient length multiple (ZeRO-1 shards)
+  // Activations and the weights the matmuls read. bf16 (CUDA): f32 master parameters and
+  // gradients, a bf16 copy of the weights refreshed after each update, bf16 activations with
+  // f32 accumulation; norm statistics, softmax statistics and the loss stay f32.
+  DType compute = DType::f32;
 };
 
 // The tensor-parallel group this model is split over (size 1: no communication).
@@ -46,10 +50,13 @@ class Transformer {
   const RunShape& run_shape() const { return shape_; }
   const TensorParallel& tensor_parallel() const { return tp_; }
   const std::vector<ParamSpec>& specs() const { return specs_; }
-  const ModelParams& params() const { return params_; }
-  const ModelParams& grads() const { return grads_; }
+  const ModelParams& params() const { return params_; }  // f32 master parameters
+  const ModelParams& grads() const { return grads_; }    // f32
 
   void init_parameters(uint64_t seed, float std_dev = 0.02f);
+  // After the master parameters changed (optimizer step, checkpoint load): refreshes the
+  // compute copy of the weights (a no-op when computing in f32, where they are one).
+  void refresh_weights();
   void zero_grads();
 
   // Copies a micro-batch to the device. Each target's gradient is weighted by loss_scale
@@ -81,8 +88,9 @@ class Transformer {
   TensorParallel tp_;
   int64_t nh_, nkv_, hd_, inter_, vocab_, vocab_start_;  // local (this TP rank's) sizes
   std::vector<ParamSpec> specs_;
-  Arena param_arena_, grad_arena_, act_arena_;
+  Arena param_arena_, grad_arena_, weight_arena_, act_arena_;
   ModelParams params_, grads_;
+  ModelParams weights_;  // what the matmuls and the embedding read: params_ itself, or its bf16 copy
 
   // Batch on device: tokens/targets/positions [Tmax] i32, mask/weight [Tmax] f32, cu [Tmax+1] i32.
   Tensor tokens_, targets_, positions_, mask_, weight_, cu_seqlens_;

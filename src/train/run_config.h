@@ -26,6 +26,7 @@ struct RunConfig {
   std::string out_dir = "runs/default";
   int threads = 0;                  // CPU threads per rank; 0 = cores / ranks on the node
   double peak_tflops = 989.0;       // the card's dense bf16 peak, for MFU (H100 SXM)
+  std::string precision = "auto";   // auto (bf16 on cuda, f32 on cpu) | f32 | bf16
 
   std::string data_path;
   bool shuffle = true;
@@ -42,5 +43,10 @@ struct RunConfig {
   int64_t keep_every = 0;           // also keep every K-th step's checkpoint (0: none)
   std::string resume = "auto";      // auto|none|PATH
 };
+
+// The compute dtype a run uses: bf16 on CUDA unless precision says f32; always f32 on CPU.
+inline bool computes_in_bf16(const RunConfig& c) {
+  return c.device == "cuda" && c.precision != "f32";
+}
 
 }  // namespace sr

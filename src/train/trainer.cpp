@@ -30,6 +30,7 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   shape.lm_head_chunk = cfg_.lm_head_chunk;
   shape.recompute = parse_recompute(cfg_.recompute);
   shape.device = parse_device(cfg_.device);
+  shape.compute = computes_in_bf16(cfg_) ? DType::bf16 : DType::f32;
   zero1_ = cfg_.zero1 && grid_.dp > 1;
   if (zero1_) shape.param_flat_multiple = int64_t(grid_.dp) * 64;
   TensorParallel tp{grid_.tp_group.get(), grid_.tp_rank, grid_.tp};
@@ -52,8 +53,10 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   schedule_ = {cfg_.lr, cfg_.min_lr, cfg_.warmup_steps, cfg_.steps};
 
   TrainState resumed;
-  if (load_checkpoint(cfg_.out_dir, cfg_.resume, grid_, *model_, *optimizer_, resumed))
+  if (load_checkpoint(cfg_.out_dir, cfg_.resume, grid_, *model_, *optimizer_, resumed)) {
     step_ = resumed.step;
+    model_->refresh_weights();
+  }
 
   LoaderConfig lc;
   lc.path = cfg_.data_path;
@@ -151,6 +154,7 @@ StepResult Trainer::train_step() {
     optimizer_->step(model_->params().all, model_->grads().all, float(r.lr), clip);
     // Every DP rank updated its slice; gather the whole parameters back on all of them.
     if (zero1_) grid_.dp_group->all_gather(model_->params().flat, owned_shard(model_->params().flat));
+    model_->refresh_weights();
   } else {
     ++skipped_steps_;
   }
