@@ -1,5 +1,6 @@
 // `smoothread bench train`: training-step throughput of a config on synthetic tokens, without
-// reading a dataset: tokens/s, achieved TFLOP/s and MFU (over train.peak_tflops per rank).
+// reading a dataset: forward, backward and the AdamW update of one micro-batch holding one
+// sample; tokens/s, achieved TFLOP/s and MFU (over train.peak_tflops per rank).
 #include <omp.h>
 
 #include <algorithm>
@@ -13,7 +14,9 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "kernels/device_memory.h"
+#include "kernels/ops.h"
 #include "model/transformer.h"
+#include "train/optimizer.h"
 
 namespace sr {
 
@@ -34,8 +37,12 @@ int bench_train(const std::vector<std::string>& args) {
   shape.compute = computes_in_bf16(cfg) ? DType::bf16 : DType::f32;
   Transformer model(cfg.model, shape, {grid->tp_group.get(), grid->tp_rank, grid->tp});
   model.init_parameters(cfg.seed, float(cfg.init_std));
+  AdamWConfig oc;
+  oc.weight_decay = float(cfg.weight_decay);
+  AdamW optimizer(oc, model.specs(), whole_segments(model.specs()), shape.device);
   info("bench train: %s", cfg.model.summary().c_str());
-  info("memory plan per rank: %s", model.memory_plan().c_str());
+  info("memory plan per rank: %s, optimizer %s", model.memory_plan().c_str(),
+       format_bytes(optimizer.bytes()).c_str());
 
   // One sample filling the micro-batch: the shape whose cost the FLOP count describes.
   Batch b;
@@ -49,10 +56,18 @@ int bench_train(const std::vector<std::string>& args) {
   // One untimed warm-up step, unless a single step is asked for (memory measurements of
   // long samples, where every step is expensive).
   const int64_t steps = std::max<int64_t>(1, cfg.steps), warmup = steps > 1 ? 1 : 0;
-  for (int64_t i = 0; i < warmup; ++i) model.forward_backward(true);
+  // A training step without data or gradient reduction: forward, backward, AdamW, refresh.
+  auto step = [&] {
+    model.zero_grads();
+    model.forward_backward(true);
+    optimizer.step(model.params().all, model.grads().all, float(cfg.lr), 1.0f);
+    model.refresh_weights();
+  };
+  for (int64_t i = 0; i < warmup; ++i) step();
   MPI_Barrier(MPI_COMM_WORLD);
   Timer t;
-  for (int64_t i = 0; i < steps; ++i) model.forward_backward(true);
+  for (int64_t i = 0; i < steps; ++i) step();
+  if (shape.device == Device::cuda) ops::sum_squares(model.grads().all[0]);  // waits for the GPU
   MPI_Barrier(MPI_COMM_WORLD);
   const double seconds = t.seconds();
   const double tokens = double(cfg.micro_batch_tokens) * double(steps) * grid->dp;
