@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 
 #include "cli/commands.h"
 #include "cli/config_loader.h"
 #include "comm/process_grid.h"
 #include "core/log.h"
+#include "core/threads.h"
 #include "core/rng.h"
 #include "core/timer.h"
 #include "kernels/device_memory.h"
@@ -27,8 +27,7 @@ int bench_train(const std::vector<std::string>& args) {
   cfg.model.validate(cfg.tp);
   auto grid = make_process_grid(cfg.tp, cfg.device == "cuda" ? Device::cuda : Device::cpu,
                                 cfg.watchdog_seconds);
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  omp_set_num_threads(cfg.threads > 0 ? cfg.threads : std::max(1, cores / grid->local_size));
+  omp_set_num_threads(threads_per_rank(cfg.threads, grid->local_size));
   RunShape shape;
   shape.max_tokens = cfg.micro_batch_tokens;
   shape.lm_head_chunk = cfg.lm_head_chunk;

@@ -3,18 +3,20 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 
 #include "cli/commands.h"
 #include "cli/config_loader.h"
 #include "comm/process_grid.h"
 #include "core/log.h"
+#include "core/threads.h"
 #include "train/preemption.h"
 #include "train/trainer.h"
 
 namespace sr {
 
 int cmd_train(const std::vector<std::string>& args) {
+  // First, so that a preemption signal arriving during start-up is not lost.
+  install_preemption_handlers();
   LoadedConfig loaded = load_run_config("train", args);
   if (loaded.help) return kExitOk;
   const RunConfig& cfg = loaded.run;
@@ -25,10 +27,8 @@ int cmd_train(const std::vector<std::string>& args) {
   cfg.model.validate(cfg.tp);
   std::unique_ptr<ProcessGrid> grid = make_process_grid(
       cfg.tp, cfg.device == "cuda" ? Device::cuda : Device::cpu, cfg.watchdog_seconds);
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  omp_set_num_threads(cfg.threads > 0 ? cfg.threads : std::max(1, cores / grid->local_size));
+  omp_set_num_threads(threads_per_rank(cfg.threads, grid->local_size));
   print_grid_table(*grid);
-  install_preemption_handlers();
   Trainer trainer(cfg, *grid);
   return trainer.run();
 }

@@ -128,6 +128,8 @@ void init_params(const std::vector<ParamSpec>& specs, const std::vector<Tensor>&
     const int64_t gcols = s.global_shape.size() > 1 ? s.global_shape[1] : 1;
     const uint64_t stream = hash_name(s.name.c_str());
     host.assign(size_t(rows * cols), 0.0f);
+    // Rows are independent draws of a counter-based RNG: any thread order gives the same values.
+#pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < cols; ++c) {
         const int64_t gr = r + (s.split_dim == 0 ? s.offset : 0);
