@@ -27,6 +27,12 @@ class Communicator {
   virtual void all_gather(Tensor out, Tensor in) = 0;
   virtual void broadcast(Tensor x, int root) = 0;
   virtual void barrier() = 0;
+
+  // Overlapped reduction (DP gradients during backward): starts an in-place sum all-reduce of
+  // `x` and returns at once; `x` must not be touched until finish_all_reduces() returns, which
+  // waits for every started one (under the watchdog). Every rank starts the same sequence.
+  virtual void start_all_reduce(Tensor x) = 0;
+  virtual void finish_all_reduces() = 0;
 };
 
 // MPI over host memory on `comm` (duplicated; the caller keeps its own).

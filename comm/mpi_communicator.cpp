@@ -3,6 +3,7 @@
 // with a message instead of a silent hang.
 #include <climits>
 #include <cstring>
+#include <vector>
 
 #include "comm/communicator.h"
 #include "comm/mpi_check.h"
@@ -134,6 +135,34 @@ class MpiCommunicator final : public Communicator {
     wait(&req, "barrier", -1, DType::u8);
   }
 
+  void start_all_reduce(Tensor x) override {
+    check_host(x, "start_all_reduce's tensor");
+    MPI_Datatype type = mpi_type(x.dtype, true);
+    if (size_ == 1 || x.numel() == 0) return;
+    pending_.emplace_back();
+    pending_elements_ += x.numel();
+    pending_dtype_ = x.dtype;
+    SR_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, x.data, mpi_count(x.numel()), type, MPI_SUM, comm_,
+                                &pending_.back()));
+  }
+
+  void finish_all_reduces() override {
+    if (pending_.empty()) return;
+    const int n = int(pending_.size());
+    auto all_done = [&] {
+      int flag = 0;
+      SR_CHECK_MPI(MPI_Testall(n, pending_.data(), &flag, MPI_STATUSES_IGNORE));
+      return flag != 0;
+    };
+    if (!poll_until(all_done, watchdog_)) {
+      print_watchdog_message(collective_label("overlapped all_reduce", pending_elements_, pending_dtype_),
+                             size_, watchdog_);
+      abort_job();
+    }
+    pending_.clear();
+    pending_elements_ = 0;
+  }
+
  private:
   void wait(MPI_Request* req, const char* name, int64_t count, DType dtype) {
     if (watchdog_ <= 0) {
@@ -155,6 +184,9 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   double watchdog_;
+  std::vector<MPI_Request> pending_;  // started, unfinished all-reduces
+  int64_t pending_elements_ = 0;
+  DType pending_dtype_ = DType::f32;
 };
 
 }  // namespace

@@ -150,6 +150,28 @@ class NcclCommunicator final : public Communicator {
     wait("broadcast", x.numel(), x.dtype);
   }
 
+  // Enqueued on our stream after the kernels that produced `x`; the host returns once NCCL has
+  // accepted the call, while the GPU goes on with backward on the default stream.
+  void start_all_reduce(Tensor x) override {
+    check_device(x, "start_all_reduce's tensor");
+    ncclDataType_t type = nccl_type(x.dtype);
+    if (size_ == 1 || x.numel() == 0) return;
+    after_default_stream();
+    SR_CHECK_NCCL_ASYNC(ncclAllReduce(x.data, x.data, size_t(x.numel()), type, ncclSum, comm_, stream_));
+    // A nonblocking communicator may still be enqueueing: no other NCCL call before it is done.
+    wait("all_reduce", x.numel(), x.dtype, false);
+    pending_elements_ += x.numel();
+    pending_dtype_ = x.dtype;
+    ++pending_;
+  }
+
+  void finish_all_reduces() override {
+    if (pending_ == 0) return;
+    wait("overlapped all_reduce", pending_elements_, pending_dtype_);
+    pending_ = 0;
+    pending_elements_ = 0;
+  }
+
   // NCCL has no barrier: a one-element all-reduce that every rank must join.
   void barrier() override {
     if (size_ == 1) return;
@@ -160,6 +182,10 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  int pending_ = 0;  // started, unfinished all-reduces (all on stream_)
+  int64_t pending_elements_ = 0;
+  DType pending_dtype_ = DType::f32;
+
   // Orders our stream after the kernels that produced the input.
   void after_default_stream() {
     SR_CHECK_CUDA(cudaEventRecord(ready_, cudaStreamLegacy));

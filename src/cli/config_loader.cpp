@@ -69,6 +69,8 @@ const std::vector<Key>& schema() {
       SR_KEY("data.prefetch_steps", int32, prefetch_steps, "steps read ahead by a background thread"),
       SR_KEY("parallel.tp", int32, tp, "tensor-parallel size (DP = ranks / TP)"),
       SR_KEY("parallel.zero1", boolean, zero1, "shard AdamW state across DP ranks"),
+      SR_KEY("parallel.overlap_grad_reduce", boolean, overlap_grad_reduce,
+             "reduce each layer's DP gradients during backward (not with zero1)"),
       SR_KEY("parallel.device", text, device, "cpu|cuda"),
       SR_KEY("parallel.watchdog_seconds", number, watchdog_seconds, "abort a collective stuck this long (0 = off)"),
       SR_KEY("checkpoint.every", integer, checkpoint_every, "steps between checkpoints (0 = end only)"),

@@ -259,7 +259,8 @@ void Transformer::attention_backward(int64_t l, AttnActs& a) {
                         a.rstd1.rows(0, T_));
 }
 
-double Transformer::forward_backward(bool backward) {
+double Transformer::forward_backward(bool backward,
+                                     const std::function<void(int64_t)>& layer_grads_done) {
   SR_ASSERT(T_ > 0, "forward_backward before set_batch");
   const int64_t L = cfg_.num_hidden_layers;
   const Tensor tokens = tokens_.rows(0, T_);
@@ -287,6 +288,7 @@ double Transformer::forward_backward(bool backward) {
     if (shape_.recompute == Recompute::full) mlp_forward(l, a.mid, m, false);
     mlp_backward(l, a.mid, m);
     attention_backward(l, a);
+    if (layer_grads_done) layer_grads_done(l);
   }
   ops::embedding_backward(grads_.embed, rows(dres_), tokens, vocab_start_);
   return loss;

@@ -3,6 +3,7 @@
 // gate/up, row-parallel o and down, vocab-parallel embedding, LM head and cross-entropy).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,8 +64,11 @@ class Transformer {
   // (1 / targets of the global batch, so accumulated gradients are of the global mean loss).
   void set_batch(const Batch& batch, float loss_scale);
   // Forward (and backward, accumulating into grads()) of the batch last set.
-  // Returns Σ over target tokens of the cross-entropy (not scaled).
-  double forward_backward(bool backward = true);
+  // Returns Σ over target tokens of the cross-entropy (not scaled). When given,
+  // layer_grads_done(l) is called as soon as backward has finished layer l's gradients
+  // (layers in reverse order), so their reduction can overlap the rest of backward.
+  double forward_backward(bool backward = true,
+                          const std::function<void(int64_t)>& layer_grads_done = {});
 
   // Bytes of each arena (parameters, gradients, activations), for the memory plan.
   std::string memory_plan() const;

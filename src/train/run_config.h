@@ -35,6 +35,7 @@ struct RunConfig {
 
   int tp = 1;
   bool zero1 = false;
+  bool overlap_grad_reduce = true;  // reduce each layer's DP gradients while backward goes on
   std::string device = "cpu";       // cpu|cuda
   double watchdog_seconds = 300;
 

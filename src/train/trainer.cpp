@@ -42,6 +42,24 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   oc.beta2 = float(cfg_.beta2);
   oc.eps = float(cfg_.adam_eps);
   oc.weight_decay = float(cfg_.weight_decay);
+  overlap_ = grid_.dp > 1 && !zero1_ && cfg_.overlap_grad_reduce;
+  {
+    const auto& specs = model_->specs();
+    const auto& off = model_->params().flat_offset;
+    auto first_of = [&](const std::string& prefix) {
+      for (size_t i = 0; i < specs.size(); ++i)
+        if (specs[i].name.rfind(prefix, 0) == 0) return off[i];
+      return int64_t(-1);
+    };
+    const int64_t L = cfg_.model.num_hidden_layers;
+    const int64_t tail = first_of("model.norm."), end = model_->grads().flat.numel();
+    for (int64_t l = L - 1; l >= 0; --l) {
+      const int64_t b = first_of("model.layers." + std::to_string(l) + ".");
+      reduce_ranges_.push_back({b, l + 1 < L ? first_of("model.layers." + std::to_string(l + 1) + ".") : tail});
+    }
+    reduce_ranges_.push_back({0, first_of("model.layers.0.")});
+    reduce_ranges_.push_back({tail, end});
+  }
   std::vector<ParamSegment> owned = whole_segments(model_->specs());
   if (zero1_) {
     const int64_t shard = model_->params().flat.numel() / grid_.dp;
@@ -93,9 +111,18 @@ Tensor Trainer::owned_shard(const Tensor& flat) const {
   return flat.rows(shard * grid_.dp_rank, shard);
 }
 
-void Trainer::reduce_gradients() {
+void Trainer::reduce_gradients(size_t next_range) {
   if (grid_.dp == 1) return;
   const Tensor flat = model_->grads().flat;
+  if (overlap_) {
+    // The rest in the same order on every rank (one with no micro-batches starts them all).
+    for (; next_range < reduce_ranges_.size(); ++next_range) {
+      const auto [b, e] = reduce_ranges_[next_range];
+      grid_.dp_group->start_all_reduce(flat.rows(b, e - b));
+    }
+    grid_.dp_group->finish_all_reduces();
+    return;
+  }
   if (zero1_) {
     // Each DP rank receives the summed gradients of the slice whose optimizer state it owns.
     grid_.dp_group->reduce_scatter(owned_shard(flat), flat);
@@ -138,13 +165,20 @@ StepResult Trainer::train_step() {
   model_->zero_grads();
   double loss_sum = 0;
   const float scale = r.targets > 0 ? 1.0f / float(r.targets) : 0.0f;
-  for (const Batch& b : batches) {
-    model_->set_batch(b, scale);
-    loss_sum += model_->forward_backward(true);
+  // With overlap, the last micro-batch's backward starts each finished layer's reduction.
+  size_t next_range = 0;
+  const std::function<void(int64_t)> start_layer = [&](int64_t) {
+    const auto [b, e] = reduce_ranges_[next_range++];
+    grid_.dp_group->start_all_reduce(model_->grads().flat.rows(b, e - b));
+  };
+  for (size_t i = 0; i < batches.size(); ++i) {
+    model_->set_batch(batches[i], scale);
+    const bool last = i + 1 == batches.size();
+    loss_sum += model_->forward_backward(true, overlap_ && last ? start_layer : nullptr);
   }
   MPI_Allreduce(MPI_IN_PLACE, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, grid_.dp_comm);
   r.loss = r.targets > 0 ? loss_sum / double(r.targets) : 0.0;
-  reduce_gradients();
+  reduce_gradients(next_range);
   r.grad_norm = global_grad_norm();
   r.lr = schedule_.at(r.step);
   r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm) || r.targets == 0;

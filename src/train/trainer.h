@@ -45,7 +45,8 @@ class Trainer {
   const RunConfig& config() const { return cfg_; }
 
  private:
-  void reduce_gradients();
+  // DP gradient reduction. With overlap, ranges [0, next_range) were started during backward.
+  void reduce_gradients(size_t next_range);
   Tensor owned_shard(const Tensor& flat) const;  // this DP rank's ZeRO-1 slice of a flat buffer
   double global_grad_norm();
   void log_step(const StepResult& r, double step_seconds);
@@ -56,7 +57,11 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Loader> loader_;
   LrSchedule schedule_;
-  bool zero1_ = false;  // AdamW state sharded over DP ranks
+  bool zero1_ = false;    // AdamW state sharded over DP ranks
+  bool overlap_ = false;  // DP gradients reduced per layer during the last micro-batch's backward
+  // Flat gradient ranges [begin, end) in the order they are reduced: layers L-1 .. 0 (as
+  // backward finishes them), then the embedding and the final norm / LM head.
+  std::vector<std::pair<int64_t, int64_t>> reduce_ranges_;
   int64_t step_ = 0;
   int64_t skipped_steps_ = 0;
   double train_seconds_ = 0;

@@ -205,3 +205,24 @@ TEST_F(LayoutTest, ZeroOneMatchesPlainDataParallel) {
 
 }  // namespace
 }  // namespace sr
+
+namespace sr {
+namespace {
+
+// Gradients reduced per layer during backward (the default) or in buckets after it: the same
+// training, whatever the packing of micro-batches over ranks (several per step here).
+TEST_F(LayoutTest, OverlappedReductionMatchesReductionAfterBackward) {
+  if (world_size() < 2) GTEST_SKIP() << "needs at least 2 DP ranks";
+  RunConfig after = config("after");
+  after.overlap_grad_reduce = false;
+  after.micro_batch_tokens = 96;
+  RunConfig during = config("during");
+  during.micro_batch_tokens = 96;
+  const TrainRun a = train(after, MPI_COMM_WORLD, 1, 6, false);
+  const TrainRun b = train(during, MPI_COMM_WORLD, 1, 6, false);
+  expect_losses_close(b.losses, a.losses, 1e-6);
+  expect_close(b.params, a.params, 1e-5);
+}
+
+}  // namespace
+}  // namespace sr
