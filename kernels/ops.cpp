@@ -93,8 +93,9 @@ void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor
   SR_DISPATCH(cross_entropy_backward, logits, logits, row_max, sumexp, targets, weight, vocab_start);
 }
 
-void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& p) {
-  SR_DISPATCH(adamw_step, param, param, grad, m, v, p);
+void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWParams& p) {
+  if (tensors.empty()) return;
+  SR_DISPATCH(adamw_step, tensors.front().param, tensors, p);
 }
 
 }  // namespace sr::ops

@@ -7,6 +7,7 @@
 // micro-batches); otherwise the output is overwritten.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -77,11 +78,16 @@ struct AdamWParams {
   float beta1 = 0.9f;
   float beta2 = 0.95f;
   float eps = 1e-8f;
-  float weight_decay = 0.0f;  // decoupled: param -= lr · wd · param
   float grad_scale = 1.0f;    // gradients are multiplied by this first (clipping)
   int64_t step = 1;           // 1-based, for bias correction
 };
-// param, grad, m, v: same shape, f32.
-void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& p);
+// One tensor to update: param, grad, m, v of one element count, f32, and its decoupled
+// weight decay (param -= lr · weight_decay · param).
+struct AdamWTensors {
+  Tensor param, grad, m, v;
+  float weight_decay = 0.0f;
+};
+// Updates every tensor of the list (multi-tensor: on GPU a few launches for the whole model).
+void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWParams& p);
 
 }  // namespace sr::ops

@@ -39,6 +39,6 @@ double cross_entropy_loss_sum(Tensor row_max, Tensor sumexp, Tensor target_logit
 void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor targets,
                             Tensor weight, int64_t vocab_start);
 
-void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const ops::AdamWParams& p);
+void adamw_step(const std::vector<ops::AdamWTensors>& tensors, const ops::AdamWParams& p);
 
 }  // namespace sr::cpu

@@ -51,6 +51,6 @@ void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor
                             Tensor weight, int64_t vocab_start);
 
 // All f32 (master weights and moments).
-void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const ops::AdamWParams& p);
+void adamw_step(const std::vector<ops::AdamWTensors>& tensors, const ops::AdamWParams& p);
 
 }  // namespace sr::cuda

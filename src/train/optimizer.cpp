@@ -38,19 +38,22 @@ AdamW::AdamW(const AdamWConfig& cfg, const std::vector<ParamSpec>& specs,
 void AdamW::step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, float lr,
                  float grad_scale) {
   ++step_;
+  ops::AdamWParams p;
+  p.lr = lr;
+  p.beta1 = cfg_.beta1;
+  p.beta2 = cfg_.beta2;
+  p.eps = cfg_.eps;
+  p.grad_scale = grad_scale;
+  p.step = step_;
+  std::vector<ops::AdamWTensors> tensors;
+  tensors.reserve(segments_.size());
   for (size_t k = 0; k < segments_.size(); ++k) {
     const ParamSegment& s = segments_[k];
-    ops::AdamWParams p;
-    p.lr = lr;
-    p.beta1 = cfg_.beta1;
-    p.beta2 = cfg_.beta2;
-    p.eps = cfg_.eps;
-    p.weight_decay = specs_[s.param].weight_decay ? cfg_.weight_decay : 0.0f;
-    p.grad_scale = grad_scale;
-    p.step = step_;
-    ops::adamw_step(segment_view(params[s.param], s.begin, s.count),
-                    segment_view(grads[s.param], s.begin, s.count), m_[k], v_[k], p);
+    tensors.push_back({segment_view(params[s.param], s.begin, s.count),
+                       segment_view(grads[s.param], s.begin, s.count), m_[k], v_[k],
+                       specs_[s.param].weight_decay ? cfg_.weight_decay : 0.0f});
   }
+  ops::adamw_step(tensors, p);
 }
 
 }  // namespace sr

@@ -3,6 +3,7 @@
 // bf16 ~1e-2), and determinism (two runs bitwise equal) where the kernel reduces.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -256,17 +257,31 @@ TEST(CudaKernels, CrossEntropy) {
   EXPECT_LT(rel_err(L.get(), logits), kF32);
 }
 
+// Multi-tensor AdamW: more tensors than one launch group holds, sizes that do and do not
+// allow float4 access, views that start off a 16-byte boundary, decay on some tensors only.
 TEST(CudaKernels, AdamW) {
   SR_REQUIRE_GPU();
   Rand r(9);
   const int64_t n = 5000;
+  const int kTensors = 40;
   auto p = r.vec(n), g = r.vec(n), m = r.vec(n, -0.1f, 0.1f), v = r.vec(n, 0.0f, 0.1f);
   DeviceTensor P(DType::f32, {n}), G(DType::f32, {n}), M(DType::f32, {n}), Vv(DType::f32, {n});
   P.put(p), G.put(g), M.put(m), Vv.put(v);
+  std::vector<ops::AdamWTensors> gpu_ts, cpu_ts;
+  int64_t at = 0;
+  for (int k = 0; k < kTensors && at < n; ++k) {
+    const int64_t len = std::min<int64_t>(n - at, k % 3 == 0 ? 128 : 37 + k);  // 128: float4 path
+    auto slice = [&](const Tensor& t) { return t.view({t.numel()}).rows(at, len); };
+    const float wd = k % 2 ? 0.1f : 0.0f;
+    gpu_ts.push_back({slice(P), slice(G), slice(M), slice(Vv), wd});
+    cpu_ts.push_back({slice(host(p, {n})), slice(host(g, {n})), slice(host(m, {n})), slice(host(v, {n})), wd});
+    at += len + (k % 5 == 4 ? 1 : 0);  // a gap now and then: later slices start misaligned
+  }
+  ASSERT_GT(int(gpu_ts.size()), 32);
   ops::AdamWParams a;
-  a.lr = 1e-2f, a.weight_decay = 0.1f, a.grad_scale = 0.7f, a.step = 3;
-  ops::adamw_step(P, G, M, Vv, a);
-  cpu::adamw_step(host(p, {n}), host(g, {n}), host(m, {n}), host(v, {n}), a);
+  a.lr = 1e-2f, a.grad_scale = 0.7f, a.step = 3;
+  ops::adamw_step(gpu_ts, a);
+  cpu::adamw_step(cpu_ts, a);
   EXPECT_LT(rel_err(P.get(), p), 1e-6);
   EXPECT_LT(rel_err(M.get(), m), 1e-6);
   EXPECT_LT(rel_err(Vv.get(), v), 1e-6);

@@ -373,12 +373,17 @@ TEST(KernelAdamW, ThreeStepsMatchHandWrittenUpdate) {
   p.beta1 = 0.9f;
   p.beta2 = 0.95f;
   p.eps = 1e-8f;
-  p.weight_decay = 0.1f;
+  const float weight_decay = 0.1f;
   p.grad_scale = 0.5f;
+  // A second tensor without weight decay goes through the same call (multi-tensor).
+  std::vector<float> w2 = rng.vec(n), m2(n, 0.0f), v2(n, 0.0f);
+  std::vector<double> rw2(w2.begin(), w2.end());
   for (int64_t step = 1; step <= 3; ++step) {
     std::vector<float> g = rng.vec(n, -3.0f, 3.0f);
     p.step = step;
-    ops::adamw_step(view(w, {n}), view(g, {n}), view(m, {n}), view(v, {n}), p);
+    ops::adamw_step({{view(w, {n}), view(g, {n}), view(m, {n}), view(v, {n}), weight_decay},
+                     {view(w2, {n}), view(g, {n}), view(m2, {n}), view(v2, {n}), 0.0f}},
+                    p);
     for (int64_t i = 0; i < n; ++i) {
       const double gi = double(g[i]) * p.grad_scale;
       rm[i] = p.beta1 * rm[i] + (1.0 - p.beta1) * gi;
@@ -386,12 +391,14 @@ TEST(KernelAdamW, ThreeStepsMatchHandWrittenUpdate) {
       const double mhat = rm[i] / (1.0 - std::pow(double(p.beta1), double(step)));
       const double vhat = rv[i] / (1.0 - std::pow(double(p.beta2), double(step)));
       // Decoupled decay (PyTorch AdamW): w ← w − lr·wd·w, then the Adam step.
-      rw[i] = rw[i] - p.lr * p.weight_decay * rw[i] - p.lr * mhat / (std::sqrt(vhat) + p.eps);
+      rw[i] = rw[i] - p.lr * weight_decay * rw[i] - p.lr * mhat / (std::sqrt(vhat) + p.eps);
+      rw2[i] = rw2[i] - p.lr * mhat / (std::sqrt(vhat) + p.eps);
     }
     const std::string at = "after step " + std::to_string(step);
     expect_close(m, rm, 1e-5, 1e-7, "m " + at);
     expect_close(v, rv, 1e-5, 1e-7, "v " + at);
     expect_close(w, rw, 1e-5, 1e-6, "param " + at);
+    expect_close(w2, rw2, 1e-5, 1e-6, "undecayed param " + at);
   }
 }
 
