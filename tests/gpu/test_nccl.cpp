@@ -4,34 +4,20 @@
 // where the ranks lack their own GPU or run alone (CI, and the single-process gpu_1).
 #include <gtest/gtest.h>
 #include <mpi.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "comm/process_grid.h"
-#include "core/rng.h"
-#include "dataset/token_dataset.h"
 #include "gpu_test_util.h"
-#include "train/trainer.h"
+#include "train_test_util.h"
 
 namespace sr {
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using namespace traintest;
 
 // The fewest GPUs any rank sees: every rank takes the same skip decision.
 int min_visible_gpus() {
@@ -131,41 +117,13 @@ TEST(NcclCollectives, WorldAndGroupsOnDeviceMemory) {
 
 // ---- b–d. Training on GPUs -----------------------------------------------------------------
 
-// A shared scratch directory with a small dataset of random samples (lengths 20..90).
-class NcclTraining : public ::testing::Test {
+class NcclTraining : public ScratchDataset {
  protected:
-  void SetUp() override {
-    char buf[256] = {0};
-    if (world_rank() == 0) {
-      std::string d = (std::filesystem::temp_directory_path() /
-                       ("sr_nccl_" + std::to_string(::getpid()) + "_" +
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-                          .string();
-      std::filesystem::create_directories(d);
-      TokenDatasetWriter w(d + "/data.h5", 272, "test");
-      Rng rng(91, 1);
-      for (int s = 0; s < 48; ++s) {
-        const size_t n = size_t(rng.range(20, 90));
-        std::vector<uint32_t> ids(n);
-        std::vector<uint8_t> mask(n, 1);
-        for (auto& x : ids) x = uint32_t(rng.below(272));
-        mask[0] = 0;
-        w.add_sample(ids, mask);
-      }
-      w.close();
-      std::snprintf(buf, sizeof buf, "%s", d.c_str());
-    }
-    MPI_Bcast(buf, sizeof buf, MPI_CHAR, 0, MPI_COMM_WORLD);
-    dir_ = buf;
-  }
-  void TearDown() override {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (world_rank() == 0 && !dir_.empty()) std::filesystem::remove_all(dir_);
-  }
+  NcclTraining() : ScratchDataset(272, 91) {}
 
   // f32 on both devices, so that layouts and devices agree to rounding.
   RunConfig config(const std::string& out) const {
-    RunConfig c;
+    RunConfig c = run_config(out);
     c.model.hidden_size = 64;  // head dim 16
     c.model.num_hidden_layers = 2;
     c.model.num_attention_heads = 4;
@@ -176,51 +134,9 @@ class NcclTraining : public ::testing::Test {
     c.model.sliding_window = 24;
     c.model.attention_bias = true;
     c.precision = "f32";
-    c.lm_head_chunk = 64;
-    c.steps = 6;
-    c.global_batch_tokens = 400;
-    c.micro_batch_tokens = 128;
-    c.lr = 2e-3;
-    c.min_lr = 2e-4;
-    c.warmup_steps = 2;
-    c.grad_clip = 1.0;
-    c.prefetch_steps = 1;
-    c.data_path = dir_ + "/data.h5";
-    c.out_dir = dir_ + "/" + out;
-    c.resume = "none";
-    c.watchdog_seconds = 60;
     return c;
   }
-
-  std::string dir_;
 };
-
-struct TrainRun {
-  std::vector<double> losses;              // of the steps taken in this run
-  std::vector<std::vector<float>> params;  // local slices in spec order, on the host
-};
-
-std::vector<float> to_host(const Tensor& t) {
-  std::vector<float> v(size_t(t.numel()));  // [numel]
-  device_copy(Device::cpu, v.data(), t.device, t.data, v.size() * sizeof(float));
-  return v;
-}
-
-// Trains to `steps` over `comm` on `device`, checkpointing after step `save_at` (0: never).
-TrainRun train(RunConfig cfg, Device device, MPI_Comm comm, int tp, int64_t steps,
-               int64_t save_at = 0) {
-  cfg.device = device == Device::cuda ? "cuda" : "cpu";
-  cfg.tp = tp;
-  auto grid = make_process_grid(tp, device, cfg.watchdog_seconds, comm);
-  Trainer t(cfg, *grid);
-  TrainRun r;
-  while (t.step() < steps) {
-    r.losses.push_back(t.train_step().loss);
-    if (t.step() == save_at) t.save();
-  }
-  for (const Tensor& p : t.model().params().all) r.params.push_back(to_host(p));
-  return r;
-}
 
 // A run of one rank (rank 0, over MPI_COMM_SELF; its GPU is 0); every rank gets the losses,
 // only rank 0 the parameters.
@@ -234,49 +150,10 @@ TrainRun train_on_rank0(const RunConfig& cfg, Device device, int64_t steps, int6
   return r;
 }
 
-// The whole parameters of a checkpoint, reassembled on rank 0's CPU (loads re-slice any
-// layout); empty on the other ranks.
-std::vector<std::vector<float>> load_whole(RunConfig cfg, const std::string& checkpoint) {
-  std::vector<std::vector<float>> out;
-  if (world_rank() != 0) return out;
-  cfg.resume = checkpoint;
-  cfg.out_dir += "_reader";
-  cfg.device = "cpu";
-  auto grid = make_process_grid(1, Device::cpu, cfg.watchdog_seconds, MPI_COMM_SELF);
-  Trainer t(cfg, *grid);
-  for (const Tensor& p : t.model().params().all) out.emplace_back(p.f32(), p.f32() + p.numel());
-  return out;
-}
-
-std::string checkpoint_path(const RunConfig& cfg, int64_t step) {
-  char name[32];
-  std::snprintf(name, sizeof name, "step_%08lld", (long long)step);
-  return cfg.out_dir + "/checkpoints/" + name;
-}
-
-// Largest element difference (rank 0 only: the other ranks hold no reference parameters).
-void expect_params_close(const std::vector<std::vector<float>>& got,
-                         const std::vector<std::vector<float>>& want, double tol) {
-  if (world_rank() != 0) return;
-  ASSERT_EQ(got.size(), want.size());
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_EQ(got[i].size(), want[i].size()) << "parameter " << i;
-    for (size_t k = 0; k < got[i].size(); ++k)
-      worst = std::max(worst, double(std::fabs(got[i][k] - want[i][k])));
-  }
-  EXPECT_LE(worst, tol);
-}
-
-void expect_losses_close(const std::vector<double>& got, const std::vector<double>& want,
-                         double rel) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i], rel * std::fabs(want[i])) << "step " << i + 1;
-}
-
-std::vector<double> tail(const std::vector<double>& v, size_t from) {
-  return std::vector<double>(v.begin() + std::ptrdiff_t(from), v.end());
+// The whole parameters of a checkpoint next to rank 0's reference (the other ranks hold none).
+void expect_checkpoint_matches_rank0(const RunConfig& cfg, const std::string& checkpoint,
+                                     const std::vector<std::vector<float>>& want, double tol) {
+  if (world_rank() == 0) expect_params_close(load_whole(cfg, checkpoint), want, tol);
 }
 
 // AdamW divides each element's update by its own gradient scale, so where gradients are ~0
@@ -292,7 +169,7 @@ TEST_F(NcclTraining, DataParallelMatchesOneGpu) {
   const RunConfig cfg = config("dp");
   const TrainRun run = train(cfg, Device::cuda, MPI_COMM_WORLD, 1, 6, 6);
   expect_losses_close(run.losses, ref.losses, kLossRel);
-  expect_params_close(load_whole(ref_cfg, checkpoint_path(cfg, 6)), ref.params, kParamTol);
+  expect_checkpoint_matches_rank0(ref_cfg, checkpoint_path(cfg, 6), ref.params, kParamTol);
 }
 
 // c. TP 2 (DP = world / 2) against one GPU.
@@ -304,7 +181,7 @@ TEST_F(NcclTraining, TensorParallelMatchesOneGpu) {
   const RunConfig cfg = config("tp2");
   const TrainRun run = train(cfg, Device::cuda, MPI_COMM_WORLD, 2, 6, 6);
   expect_losses_close(run.losses, ref.losses, kLossRel);
-  expect_params_close(load_whole(ref_cfg, checkpoint_path(cfg, 6)), ref.params, kParamTol);
+  expect_checkpoint_matches_rank0(ref_cfg, checkpoint_path(cfg, 6), ref.params, kParamTol);
 }
 
 // c. ZeRO-1 (AdamW state sharded over DP ranks, reduce-scatter + all-gather through NCCL)
@@ -316,14 +193,7 @@ TEST_F(NcclTraining, ZeroOneMatchesPlainDataParallel) {
   zero.zero1 = true;
   const TrainRun z = train(zero, Device::cuda, MPI_COMM_WORLD, 1, 6);
   expect_losses_close(z.losses, plain.losses, kLossRel);
-  ASSERT_EQ(z.params.size(), plain.params.size());
-  double worst = 0;
-  for (size_t i = 0; i < z.params.size(); ++i) {
-    ASSERT_EQ(z.params[i].size(), plain.params[i].size());
-    for (size_t k = 0; k < z.params[i].size(); ++k)
-      worst = std::max(worst, double(std::fabs(z.params[i][k] - plain.params[i][k])));
-  }
-  EXPECT_LE(worst, kParamTol);
+  expect_params_close(z.params, plain.params, kParamTol);
 }
 
 // d. A checkpoint written by TP 2 on GPUs resumes on one CPU rank, which continues as the GPU
