@@ -12,7 +12,7 @@ build-gpu/tests/gpu_tests 2>&1 | tee "$out/gpu_tests.log" | tail -4
 bench() {  # bench <name> <args...>
   local name=$1
   shift
-  build-gpu/smoothread bench train --parallel.device cuda "$@" 2>&1 | tee "$out/$name.log" | grep -E "bench train:"
+  build-gpu/smoothread bench train --parallel.device cuda --train.global_batch_tokens 1048576 "$@" 2>&1 | tee "$out/$name.log" | grep -E "bench train:"
 }
 bench small_f32 --config configs/model/small.ini --train.micro_batch_tokens 8192 --train.steps 10 --train.precision f32
 bench small_bf16 --config configs/model/small.ini --train.micro_batch_tokens 8192 --train.steps 10
