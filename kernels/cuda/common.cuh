@@ -32,7 +32,36 @@ struct FloatRef {
     else
       static_cast<float*>(p)[i] = v;
   }
+  // Elements 4·q .. 4·q+3 in one access: 16 bytes of f32 or 8 bytes of bf16. Only where
+  // vec4_ok() holds for every array of the kernel.
+  __device__ __forceinline__ float4 get4(int64_t q) const {
+    if (!bf16) return static_cast<const float4*>(p)[q];
+    const uint2 raw = static_cast<const uint2*>(p)[q];
+    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+  __device__ __forceinline__ void set4(int64_t q, float4 v) const {
+    if (!bf16) {
+      static_cast<float4*>(p)[q] = v;
+      return;
+    }
+    const __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y), b = __floats2bfloat162_rn(v.z, v.w);
+    uint2 raw;
+    raw.x = *reinterpret_cast<const unsigned*>(&a);
+    raw.y = *reinterpret_cast<const unsigned*>(&b);
+    static_cast<uint2*>(p)[q] = raw;
+  }
+  // Whether get4/set4 may be used on this array for n elements.
+  bool vec4_ok(int64_t n) const {
+    return n % 4 == 0 && reinterpret_cast<uintptr_t>(p) % (bf16 ? 8 : 16) == 0;
+  }
 };
+
+// A grid-stride loop over i in [0, n).
+#define SR_FOR_EACH(i, n)                                                  \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
 
 // The FloatRef of a CUDA f32/bf16 tensor; anything else is a programming error named by `op`.
 inline FloatRef float_ref(const Tensor& t, const char* op) {

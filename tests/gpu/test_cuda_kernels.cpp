@@ -22,10 +22,13 @@ using gputest::rel_err;
 constexpr double kF32 = 1e-5;
 constexpr double kBF16 = 1e-2;
 
-TEST(CudaKernels, ElementwiseAndCasts) {
+// n = 100000 takes the 4-wide (vectorised) paths, n = 100003 the element-wise ones.
+class CudaElementwise : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(CudaElementwise, AddScaleSumCopyCast) {
   SR_REQUIRE_GPU();
   Rand r(1);
-  const int64_t n = 100003;
+  const int64_t n = GetParam();
   auto x = r.vec(n), y = r.vec(n);
   DeviceTensor dx(DType::f32, {n}), dy(DType::f32, {n}), db(DType::bf16, {n}), dz(DType::f32, {n});
   dx.put(x);
@@ -58,6 +61,8 @@ TEST(CudaKernels, ElementwiseAndCasts) {
   for (int64_t i = 0; i < n; ++i) bsum[size_t(i)] += x[size_t(i)];
   EXPECT_LT(rel_err(db.get(), bsum), kBF16);
 }
+
+INSTANTIATE_TEST_SUITE_P(CudaKernels, CudaElementwise, ::testing::Values(100000, 100003));
 
 TEST(CudaKernels, Embedding) {
   SR_REQUIRE_GPU();
@@ -200,10 +205,13 @@ TEST(CudaKernels, Rope) {
   }
 }
 
-TEST(CudaKernels, SwiGLU) {
+// I = 1000 takes the 4-wide paths, I = 999 (33 · 999 elements) the element-wise ones.
+class CudaSwiGLU : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(CudaSwiGLU, ForwardBackwardF32AndBF16) {
   SR_REQUIRE_GPU();
   Rand r(7);
-  const int64_t T = 33, I = 1000;
+  const int64_t T = 33, I = GetParam();
   auto g = r.vec(T * I, -4, 4), u = r.vec(T * I), d = r.vec(T * I);
   DeviceTensor G(DType::f32, {T, I}), U(DType::f32, {T, I}), D(DType::f32, {T, I}),
       O(DType::f32, {T, I}), DG(DType::f32, {T, I}), DU(DType::f32, {T, I}), GB(DType::bf16, {T, I}),
@@ -222,6 +230,8 @@ TEST(CudaKernels, SwiGLU) {
   EXPECT_LT(rel_err(DU.get(), du), kF32);
   EXPECT_LT(rel_err(OB.get(), o), kBF16);
 }
+
+INSTANTIATE_TEST_SUITE_P(CudaKernels, CudaSwiGLU, ::testing::Values(1000, 999));
 
 TEST(CudaKernels, CrossEntropy) {
   SR_REQUIRE_GPU();
