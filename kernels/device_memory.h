@@ -13,6 +13,9 @@ void device_memset_zero(Device device, void* p, size_t bytes);
 // Copies between any two devices (host<->device, device<->device, host<->host).
 void device_copy(Device dst_device, void* dst, Device src_device, const void* src, size_t bytes);
 
+// Waits until the device has finished all queued work (a no-op on CPU).
+void device_synchronize(Device device);
+
 // Number of CUDA devices visible (0 when built without CUDA or none present).
 int cuda_device_count();
 // Selects the CUDA device of this process (local rank based); no-op without CUDA.

@@ -18,6 +18,7 @@ void set_device(int index);
 std::string device_summary();
 std::string library_versions();
 void memory_info(size_t& used, size_t& total);
+void synchronize();
 }  // namespace cuda
 #define SR_CUDA_OR_FAIL(expr) return expr
 #else
@@ -48,6 +49,10 @@ void device_copy(Device dst_device, void* dst, Device src_device, const void* sr
     SR_CUDA_OR_FAIL(cuda::copy(dst, src, bytes));
   }
   std::memcpy(dst, src, bytes);
+}
+
+void device_synchronize(Device device) {
+  if (device == Device::cuda) { SR_CUDA_OR_FAIL(cuda::synchronize()); }
 }
 
 int cuda_device_count() {

@@ -50,6 +50,8 @@ std::string device_summary() {
   return out;
 }
 
+void synchronize() { SR_CHECK_CUDA(cudaDeviceSynchronize()); }
+
 void memory_info(size_t& used, size_t& total) {
   size_t free = 0;
   SR_CHECK_CUDA(cudaMemGetInfo(&free, &total));

@@ -14,7 +14,6 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "kernels/device_memory.h"
-#include "kernels/ops.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
 
@@ -66,7 +65,7 @@ int bench_train(const std::vector<std::string>& args) {
   MPI_Barrier(MPI_COMM_WORLD);
   Timer t;
   for (int64_t i = 0; i < steps; ++i) step();
-  if (shape.device == Device::cuda) ops::sum_squares(model.grads().all[0]);  // waits for the GPU
+  device_synchronize(shape.device);
   MPI_Barrier(MPI_COMM_WORLD);
   const double seconds = t.seconds();
   const double tokens = double(cfg.micro_batch_tokens) * double(steps) * grid->dp;

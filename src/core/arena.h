@@ -25,8 +25,6 @@ class Arena {
   void reserve(size_t bytes);
 
   Tensor alloc(DType dtype, std::initializer_list<int64_t> dims);
-  bool measuring() const { return base_ == nullptr; }
-  size_t used() const { return used_; }
   size_t capacity() const { return capacity_; }
   const std::string& name() const { return name_; }
   Device device() const { return device_; }

@@ -48,8 +48,6 @@ class Rng {
   uint64_t below(uint64_t n) { return n ? next_u64() % n : 0; }
   // Uniform integer in [lo, hi].
   int64_t range(int64_t lo, int64_t hi) { return lo + int64_t(below(uint64_t(hi - lo + 1))); }
-  double uniform() { return double(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
-  uint64_t counter() const { return counter_; }
 
  private:
   uint64_t seed_, stream_, counter_ = 0;

@@ -52,7 +52,6 @@ struct Tensor {
     t.shape[0] = count;
     return t;
   }
-  std::string shape_str() const;
 };
 
 }  // namespace sr

@@ -48,8 +48,6 @@ class Transformer {
   ~Transformer();
 
   const ModelConfig& config() const { return cfg_; }
-  const RunShape& run_shape() const { return shape_; }
-  const TensorParallel& tensor_parallel() const { return tp_; }
   const std::vector<ParamSpec>& specs() const { return specs_; }
   const ModelParams& params() const { return params_; }  // f32 master parameters
   const ModelParams& grads() const { return grads_; }    // f32

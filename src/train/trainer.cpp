@@ -163,7 +163,13 @@ StepResult Trainer::train_step() {
   r.targets = counts[1];
 
   model_->zero_grads();
-  double loss_sum = 0;
+  // Σ cross-entropy and the step's model FLOPs (each sample's attention counted at its length).
+  double sums[2] = {0, 0};
+  for (const Batch& b : batches)
+    for (size_t s = 0; s + 1 < b.cu_seqlens.size(); ++s) {
+      const int64_t n = b.cu_seqlens[s + 1] - b.cu_seqlens[s];
+      sums[1] += double(n) * cfg_.model.train_flops_per_token(n);
+    }
   const float scale = r.targets > 0 ? 1.0f / float(r.targets) : 0.0f;
   // With overlap, the last micro-batch's backward starts each finished layer's reduction.
   size_t next_range = 0;
@@ -174,10 +180,11 @@ StepResult Trainer::train_step() {
   for (size_t i = 0; i < batches.size(); ++i) {
     model_->set_batch(batches[i], scale);
     const bool last = i + 1 == batches.size();
-    loss_sum += model_->forward_backward(true, overlap_ && last ? start_layer : nullptr);
+    sums[0] += model_->forward_backward(true, overlap_ && last ? start_layer : nullptr);
   }
-  MPI_Allreduce(MPI_IN_PLACE, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, grid_.dp_comm);
-  r.loss = r.targets > 0 ? loss_sum / double(r.targets) : 0.0;
+  MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, grid_.dp_comm);
+  r.loss = r.targets > 0 ? sums[0] / double(r.targets) : 0.0;
+  r.flops = sums[1];
   reduce_gradients(next_range);
   r.grad_norm = global_grad_norm();
   r.lr = schedule_.at(r.step);
@@ -205,7 +212,7 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
   if (r.step % cfg_.log_every == 0 || r.step == cfg_.steps || r.step == 1) {
     std::string mfu;
     if (cfg_.device == "cuda") {
-      const double flops = cfg_.model.train_flops_per_token(cfg_.micro_batch_tokens) * tok_s;
+      const double flops = r.flops / std::max(step_seconds, 1e-9);
       char buf[48];
       std::snprintf(buf, sizeof buf, " | MFU %.1f%%", 100.0 * flops / (cfg_.peak_tflops * 1e12 * grid_.world_size));
       mfu = buf;
@@ -216,9 +223,11 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
   }
   std::fprintf(metrics_,
                "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"tokens\": %lld, "
-               "\"targets\": %lld, \"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, \"skipped\": %s}\n",
+               "\"targets\": %lld, \"tokens_per_s\": %.1f, \"model_tflops_per_s\": %.4f, "
+               "\"elapsed_s\": %.3f, \"skipped\": %s}\n",
                (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
-               (long long)r.targets, tok_s, train_seconds_, r.skipped ? "true" : "false");
+               (long long)r.targets, tok_s, r.flops / std::max(step_seconds, 1e-9) / 1e12,
+               train_seconds_, r.skipped ? "true" : "false");
   std::fflush(metrics_);
 }
 

@@ -24,6 +24,7 @@ struct StepResult {
   double lr = 0;
   int64_t tokens = 0;      // tokens of the global batch
   int64_t targets = 0;     // trained tokens of the global batch
+  double flops = 0;        // model FLOPs of the step (train_flops_per_token at each sample's length)
   bool skipped = false;    // non-finite loss or gradients: no update
 };
 
