@@ -85,6 +85,14 @@ TEST_F(LayoutTest, ZeroOneMatchesPlainDataParallel) {
   losses.insert(losses.end(), second.losses.begin(), second.losses.end());
   expect_losses_close(losses, plain.losses, kLossRel);
   expect_params_close(second.params, plain.params, kParamTol);
+  // With TP as well (DP 2 × TP 2 on 4 ranks): each TP rank shards its own slices over DP.
+  if (world_size() % 4 == 0) {
+    RunConfig zero_tp = config("zero1_tp2");
+    zero_tp.zero1 = true;
+    const TrainRun both = train(zero_tp, Device::cpu, MPI_COMM_WORLD, 2, 6, 6);
+    expect_losses_close(both.losses, plain.losses, kLossRel);
+    expect_params_close(load_whole(zero_tp, checkpoint_path(zero_tp, 6)), plain.params, kParamTol);
+  }
   // The ZeRO-1 checkpoint holds whole moments: a single rank without ZeRO resumes from it.
   RunConfig single = config("after_zero_" + std::to_string(world_rank()));
   single.resume = checkpoint_path(zero, 3);
