@@ -3,27 +3,10 @@
 # line on stderr naming the file and what is wrong; so do a missing file and bad options.
 set -euo pipefail
 : "${SR_BIN:?}" "${SR_PYTHON:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-
-fails=0
-# expect_user_error NAME EXPECTED_TEXT COMMAND...: exit code 2, one stderr line with the text.
-expect_user_error() {
-  local name=$1 want=$2
-  shift 2
-  local rc=0
-  "$@" >out.txt 2>err.txt || rc=$?
-  local lines
-  lines=$(wc -l <err.txt)
-  if [[ $rc -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$want" err.txt; then
-    echo "FAIL $name: rc=$rc, $lines stderr line(s), expected '$want':"
-    cat err.txt
-    fails=$((fails + 1))
-  else
-    echo "ok   $name: $(cat err.txt)"
-  fi
-}
 
 # A valid file to start from, then one broken copy per kind of damage (made with h5py).
 printf 'one two three four five six seven eight nine ten eleven twelve\n%.0s' $(seq 1 200) > t.txt

@@ -4,27 +4,10 @@
 # not touch an existing one. A valid build is checked token by token with h5py.
 set -euo pipefail
 : "${SR_BIN:?}" "${SR_PYTHON:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-
-fails=0
-# expect_user_error NAME EXPECTED_TEXT COMMAND...: exit code 2, one stderr line with the text.
-expect_user_error() {
-  local name=$1 want=$2
-  shift 2
-  local rc=0
-  "$@" >out.txt 2>err.txt || rc=$?
-  local lines
-  lines=$(wc -l <err.txt)
-  if [[ $rc -ne 2 || $lines -ne 1 ]] || ! grep -qF -- "$want" err.txt; then
-    echo "FAIL $name: rc=$rc, $lines stderr line(s), expected '$want':"
-    cat err.txt
-    fails=$((fails + 1))
-  else
-    echo "ok   $name: $(cat err.txt)"
-  fi
-}
 
 good='{"question": "Q", "context": "aaa bbb ccc ddd eee fff ggg", "answer": "A"}'
 printf '%s\n%s\n' "$good" '{"question": "Q", "context": "x", "answer": "A",}' > bad_json.jsonl
