@@ -37,6 +37,13 @@ echo "not hdf5" > "$work/text.h5"
 expect_error "$work/text.h5: not an HDF5 file" --data.path "$work/text.h5"
 # The dataset's 265 byte-level ids do not fit a 200-token vocabulary.
 expect_error "exceeds the model's vocab_size 200" "${data[@]}" --model.vocab_size 200 --train.out_dir "$work/fresh"
+expect_error "train.precision = bf16: the CPU backend computes in f32" "${data[@]}" --train.precision bf16
+expect_error "train.precision = half: expected auto, f32 or bf16" "${data[@]}" --train.precision half
+# A checkpoint path that is not one.
+err=$("$SR_BIN" ckpt inspect "$work/nowhere" 2>&1 >/dev/null)
+rc=$?
+[ "$rc" -eq 2 ] && echo "$err" | grep -qF "$work/nowhere: no such checkpoint directory" ||
+  { echo "FAIL: ckpt inspect of a missing directory: rc $rc, '$err'"; fail=1; }
 # Resuming with another model shape names the key and leaves the checkpoint alone.
 expect_error "checkpoint has model.hidden_size = 64 but the config says 32" "${data[@]}" --model.hidden_size 32 --model.num_attention_heads 4
 
