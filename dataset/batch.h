@@ -1,4 +1,5 @@
-// Batch: one packed micro-batch in host memory: whole samples laid end to end.
+// Batch: one packed micro-batch in host memory: whole samples laid end to end, as the loader
+// packs them. The trainer hands its arrays to the model as a ModelBatch (model/batch.h).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -13,6 +13,7 @@
 #include "core/threads.h"
 #include "core/rng.h"
 #include "core/timer.h"
+#include "dataset/batch.h"
 #include "kernels/device_memory.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
@@ -49,7 +50,7 @@ int bench_train(const std::vector<std::string>& args) {
   Rng rng(cfg.seed, 99);
   for (auto& x : ids) x = uint32_t(rng.below(uint64_t(cfg.model.vocab_size)));
   b.append_sample(0, ids.data(), mask.data(), int64_t(ids.size()));
-  model.set_batch(b, 1.0f / float(b.num_targets()));
+  model.set_batch(ModelBatch(b), 1.0f / float(b.num_targets()));
 
   // One untimed warm-up step, unless a single step is asked for (memory measurements of
   // long samples, where every step is expensive).

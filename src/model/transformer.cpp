@@ -147,20 +147,20 @@ Transformer::MlpActs& Transformer::mlp_acts(int64_t l) {
   return mlp_[mlp_.size() == 1 ? 0 : size_t(l)];
 }
 
-void Transformer::set_batch(const Batch& b, float loss_scale) {
-  T_ = b.num_tokens();
-  num_samples_ = b.num_samples();
+void Transformer::set_batch(const ModelBatch& b, float loss_scale) {
+  T_ = b.num_tokens;
+  num_samples_ = b.num_samples;
   SR_ASSERT(T_ > 0 && T_ <= shape_.max_tokens, "micro-batch larger than the planned max_tokens");
   const Device dev = shape_.device;
   auto put = [&](const Tensor& dst, const void* src, size_t bytes) {
     device_copy(dev, dst.data, Device::cpu, src, bytes);
   };
-  put(tokens_, b.tokens.data(), size_t(T_) * 4);
-  put(targets_, b.targets.data(), size_t(T_) * 4);
-  put(positions_, b.positions.data(), size_t(T_) * 4);
-  put(mask_, b.loss_mask.data(), size_t(T_) * 4);
-  put(cu_seqlens_, b.cu_seqlens.data(), b.cu_seqlens.size() * 4);
-  for (int64_t t = 0; t < T_; ++t) weight_host_[size_t(t)] = b.loss_mask[size_t(t)] * loss_scale;
+  put(tokens_, b.tokens, size_t(T_) * 4);
+  put(targets_, b.targets, size_t(T_) * 4);
+  put(positions_, b.positions, size_t(T_) * 4);
+  put(mask_, b.loss_mask, size_t(T_) * 4);
+  put(cu_seqlens_, b.cu_seqlens, size_t(num_samples_ + 1) * 4);
+  for (int64_t t = 0; t < T_; ++t) weight_host_[size_t(t)] = b.loss_mask[t] * loss_scale;
   put(weight_, weight_host_.data(), size_t(T_) * 4);
 }
 

@@ -10,7 +10,7 @@
 
 #include "comm/communicator.h"
 #include "core/arena.h"
-#include "dataset/batch.h"
+#include "model/batch.h"
 #include "model/config.h"
 #include "model/params.h"
 
@@ -60,7 +60,7 @@ class Transformer {
 
   // Copies a micro-batch to the device. Each target's gradient is weighted by loss_scale
   // (1 / targets of the global batch, so accumulated gradients are of the global mean loss).
-  void set_batch(const Batch& batch, float loss_scale);
+  void set_batch(const ModelBatch& batch, float loss_scale);
   // Forward (and backward, accumulating into grads()) of the batch last set.
   // Returns Σ over target tokens of the cross-entropy (not scaled). When given,
   // layer_grads_done(l) is called as soon as backward has finished layer l's gradients

@@ -178,7 +178,7 @@ StepResult Trainer::train_step() {
     grid_.dp_group->start_all_reduce(model_->grads().flat.rows(b, e - b));
   };
   for (size_t i = 0; i < batches.size(); ++i) {
-    model_->set_batch(batches[i], scale);
+    model_->set_batch(ModelBatch(batches[i]), scale);
     const bool last = i + 1 == batches.size();
     sums[0] += model_->forward_backward(true, overlap_ && last ? start_layer : nullptr);
   }

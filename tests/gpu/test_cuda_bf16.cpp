@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "dataset/batch.h"
 #include "gpu_test_util.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
@@ -66,7 +67,7 @@ TEST(CudaBf16, LossAndGradientsMatchF32Cpu) {
   const Batch b = random_batch(1);
   const float scale = 1.0f / float(b.num_targets());
   for (Transformer* m : {&cpu_m, &gpu_m}) {
-    m->set_batch(b, scale);
+    m->set_batch(ModelBatch(b), scale);
     m->zero_grads();
   }
   const double lc = cpu_m.forward_backward(true), lg = gpu_m.forward_backward(true);
@@ -89,7 +90,7 @@ TEST(CudaBf16, TrainsAFixedBatchDown) {
   const float scale = 1.0f / float(b.num_targets());
   double first = 0, last = 0;
   for (int step = 0; step < 60; ++step) {
-    m.set_batch(b, scale);
+    m.set_batch(ModelBatch(b), scale);
     m.zero_grads();
     last = m.forward_backward(true) * scale;
     if (step == 0) first = last;

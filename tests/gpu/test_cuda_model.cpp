@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "dataset/batch.h"
 #include "gpu_test_util.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
@@ -71,7 +72,7 @@ void expect_same_model(const ModelConfig& cfg, Recompute rc) {
       gpu_opt(oc, gpu_m.specs(), whole_segments(gpu_m.specs()), Device::cuda);
   for (int step = 0; step < 3; ++step) {
     for (Transformer* m : {&cpu_m, &gpu_m}) {
-      m->set_batch(b, scale);
+      m->set_batch(ModelBatch(b), scale);
       m->zero_grads();
     }
     const double lc = cpu_m.forward_backward(true), lg = gpu_m.forward_backward(true);
@@ -111,7 +112,7 @@ TEST(CudaModel, Deterministic) {
   std::vector<std::vector<float>> first;
   double loss0 = 0;
   for (int run = 0; run < 2; ++run) {
-    m.set_batch(b, 0.01f);
+    m.set_batch(ModelBatch(b), 0.01f);
     m.zero_grads();
     const double loss = m.forward_backward(true);
     if (run == 0) loss0 = loss;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "dataset/batch.h"
 #include "model/transformer.h"
 
 namespace sr {
@@ -51,7 +52,7 @@ void expect_gradients_match_finite_differences(const ModelConfig& cfg, Recompute
   Transformer m(cfg, shape, {});
   m.init_parameters(11, 0.3f);
   const Batch b = micro_batch(3);
-  m.set_batch(b, 1.0f);
+  m.set_batch(ModelBatch(b), 1.0f);
   m.zero_grads();
   m.forward_backward(true);
   const auto& specs = m.specs();
@@ -96,7 +97,7 @@ std::vector<std::vector<float>> gradients(const ModelConfig& cfg, Recompute rc, 
   Transformer m(cfg, shape, {});
   m.init_parameters(5, 0.2f);
   m.zero_grads();
-  m.set_batch(b, 0.1f);
+  m.set_batch(ModelBatch(b), 0.1f);
   m.forward_backward(true);
   std::vector<std::vector<float>> out;
   for (const Tensor& g : m.grads().all) out.emplace_back(g.f32(), g.f32() + g.numel());

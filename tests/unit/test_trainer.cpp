@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/rng.h"
+#include "dataset/batch.h"
 #include "model/transformer.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
@@ -79,7 +80,7 @@ TEST(Training, OverfitsASmallFixedBatch) {
   double first = 0, last = 0;
   for (int step = 1; step <= 200; ++step) {
     m.zero_grads();
-    m.set_batch(b, scale);
+    m.set_batch(ModelBatch(b), scale);
     const double loss = m.forward_backward(true) * scale;
     if (step == 1) first = loss;
     last = loss;
