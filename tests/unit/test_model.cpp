@@ -121,7 +121,7 @@ double loss_with_window(int64_t window, const Batch& b) {
   shape.max_tokens = 16;
   Transformer m(c, shape, {});
   m.init_parameters(5, 0.3f);
-  m.set_batch(b, 1.0f);
+  m.set_batch(ModelBatch(b), 1.0f);
   return m.forward_backward(false);
 }
 
