@@ -1,4 +1,4 @@
-// The NCCL member of the error-check family (see core/error.h and kernels/cuda/cuda_check.h):
+// The NCCL member of the error-check family (see core/error.h and core/cuda/cuda_check.h):
 // each failure names the call, file:line, rank, host and device, NCCL's own last message and
 // a hint, and aborts all ranks.
 #pragma once

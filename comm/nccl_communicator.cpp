@@ -17,7 +17,7 @@
 #include "comm/mpi_check.h"
 #include "comm/nccl_check.h"
 #include "comm/watchdog.h"
-#include "kernels/cuda/cuda_check.h"
+#include "core/cuda/cuda_check.h"
 
 namespace sr {
 namespace {

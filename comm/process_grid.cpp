@@ -11,7 +11,7 @@
 
 #include "comm/mpi_check.h"
 #include "core/error.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 
 namespace sr {
 

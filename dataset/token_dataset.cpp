@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "dataset/hdf5.h"
+#include "core/hdf5.h"
 #include "dataset/tokenizer.h"
 
 namespace sr {

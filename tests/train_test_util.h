@@ -16,7 +16,7 @@
 #include "comm/process_grid.h"
 #include "core/rng.h"
 #include "dataset/token_dataset.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 #include "train/trainer.h"
 
 namespace sr::traintest {

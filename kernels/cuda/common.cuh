@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/tensor.h"
-#include "kernels/cuda/cuda_check.h"
+#include "core/cuda/cuda_check.h"
 
 namespace sr::cuda {
 

@@ -15,7 +15,7 @@
 #include "comm/process_grid.h"
 #include "core/error.h"
 #include "core/timer.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 
 namespace po = boost::program_options;
 

@@ -14,7 +14,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "dataset/batch.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
 

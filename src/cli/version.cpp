@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/version.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 
 namespace sr {
 

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 
 namespace sr {
 

@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 
 namespace sr {
 

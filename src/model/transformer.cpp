@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 #include "kernels/ops.h"
 
 namespace sr {

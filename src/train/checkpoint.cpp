@@ -12,8 +12,8 @@
 
 #include "core/log.h"
 #include "core/version.h"
-#include "dataset/hdf5.h"
-#include "kernels/device_memory.h"
+#include "core/hdf5.h"
+#include "core/device_memory.h"
 
 namespace fs = std::filesystem;
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 
 namespace sr::gputest {
 

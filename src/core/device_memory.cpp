@@ -1,9 +1,9 @@
-// Host side of device memory; CUDA calls are forwarded to kernels/cuda when it is built.
+// Host side of device memory; CUDA calls are forwarded to core/cuda when it is built.
 #include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
-#include "kernels/device_memory.h"
+#include "core/device_memory.h"
 
 namespace sr {
 

@@ -4,7 +4,7 @@
 
 #include <nccl.h>
 
-#include "kernels/cuda/cuda_check.h"
+#include "core/cuda/cuda_check.h"
 
 namespace sr::cuda {
 

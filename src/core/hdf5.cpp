@@ -1,4 +1,4 @@
-#include "dataset/hdf5.h"
+#include "core/hdf5.h"
 
 #include <cstdio>
 #include <cstring>
