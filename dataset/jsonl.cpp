@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
-#include "dataset/json.h"
+#include "core/json.h"
 
 namespace sr {
 
@@ -32,22 +32,26 @@ bool JsonlReader::next(ReadingRecord& record) {
 
 void parse_reading_record(const std::string& line_text, const std::string& where,
                           ReadingRecord& record) {
-  JsonValue v;
+  Json v;
   try {
     v = parse_json(line_text);
   } catch (const JsonError& e) {
     throw UserError(where + "invalid JSON at column " + std::to_string(e.column) + ": " + e.what());
   }
   if (!v.is_object())
-    throw UserError(where + "expected a JSON object, found " + JsonValue::type_name(v.type()));
+    throw UserError(where + "expected a JSON object, found " + json_type_name(v));
+  // Member `key`, or nullptr.
+  auto find = [&](const char* key) -> const Json* {
+    const auto it = v.find(key);
+    return it == v.end() ? nullptr : &*it;
+  };
 
   auto string_field = [&](const char* key, std::string& out) {
-    const JsonValue* f = v.find(key);
+    const Json* f = find(key);
     if (!f) throw UserError(where + "missing field '" + key + "'");
     if (!f->is_string())
-      throw UserError(where + "field '" + key + "' must be a string, found " +
-                      JsonValue::type_name(f->type()));
-    out = f->as_string();
+      throw UserError(where + "field '" + key + "' must be a string, found " + json_type_name(*f));
+    out = f->get<std::string>();
   };
   string_field("question", record.question);
   string_field("context", record.context);
@@ -55,26 +59,26 @@ void parse_reading_record(const std::string& line_text, const std::string& where
 
   record.has_summaries = false;
   record.summaries.clear();
-  if (const JsonValue* f = v.find("summaries"); f && !f->is_null()) {
+  if (const Json* f = find("summaries"); f && !f->is_null()) {
     if (!f->is_array())
       throw UserError(where + "field 'summaries' must be an array of strings, found " +
-                      JsonValue::type_name(f->type()));
-    for (size_t i = 0; i < f->as_array().size(); ++i) {
-      const JsonValue& s = f->as_array()[i];
+                      json_type_name(*f));
+    for (size_t i = 0; i < f->size(); ++i) {
+      const Json& s = (*f)[i];
       if (!s.is_string())
         throw UserError(where + "field 'summaries' must be an array of strings, element " +
-                        std::to_string(i) + " is " + JsonValue::type_name(s.type()));
-      record.summaries.push_back(s.as_string());
+                        std::to_string(i) + " is " + json_type_name(s));
+      record.summaries.push_back(s.get<std::string>());
     }
     record.has_summaries = true;
   }
 
   record.stop_round = -1;
-  if (const JsonValue* f = v.find("stop_round"); f && !f->is_null()) {
-    int64_t r = -1;
-    if (!f->is_number() || !f->to_int64(r) || r < 0 || r > std::numeric_limits<int>::max())
+  if (const Json* f = find("stop_round"); f && !f->is_null()) {
+    // An integer literal: 1.0 and 1e3 are floating-point numbers in JSON's grammar.
+    if (!f->is_number_unsigned() || f->get<uint64_t>() > uint64_t(std::numeric_limits<int>::max()))
       throw UserError(where + "field 'stop_round' must be an integer >= 0 (a 0-based chunk index)");
-    record.stop_round = int(r);
+    record.stop_round = int(f->get<uint64_t>());
   }
 }
 

@@ -3,7 +3,8 @@
 # the CUDA toolkit on PATH when it is installed. Source it or run it; safe to repeat.
 set -euo pipefail
 packages=(build-essential cmake ninja-build git pkg-config libopenmpi-dev openmpi-bin libhdf5-dev
-          libboost-program-options-dev libgtest-dev python3 python3-h5py python3-numpy)
+          libboost-program-options-dev libgtest-dev nlohmann-json3-dev python3 python3-h5py
+          python3-numpy)
 packages+=("$@")
 missing=()
 for p in "${packages[@]}"; do
