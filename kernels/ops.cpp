@@ -98,4 +98,14 @@ void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWParams& p) 
   SR_DISPATCH(adamw_step, tensors.front().param, tensors, p);
 }
 
+void attention_cache_forward(Tensor out, Tensor q, Tensor k_new, Tensor v_new, Tensor k_cache,
+                             Tensor v_cache, Tensor cu_q, Tensor past, int window) {
+  SR_DISPATCH(attention_cache_forward, out, out, q, k_new, v_new, k_cache, v_cache, cu_q, past,
+              window);
+}
+void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor k_new, Tensor v_new, Tensor cu_q,
+                     Tensor past) {
+  SR_DISPATCH(kv_cache_append, k_cache, k_cache, v_cache, k_new, v_new, cu_q, past);
+}
+
 }  // namespace sr::ops

@@ -90,4 +90,20 @@ struct AdamWTensors {
 // Updates every tensor of the list (multi-tensor: on GPU a few launches for the whole model).
 void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWParams& p);
 
+// ---- inference: attention of new tokens against per-sequence KV caches ----
+// A batch of S independent sequences. Sequence s has past[s] tokens already in its cache and
+// n_s = cu_q[s+1] - cu_q[s] new ones: rows cu_q[s] … of q[T,nh,hd] and k_new/v_new[T,nkv,hd]
+// (already rotated by RoPE at positions past[s] + t). k_cache/v_cache[S,cap,nkv,hd] hold the
+// token at position p in slot p % cap: a ring of cap >= W slots for a sliding window W > 0, or
+// cap > every position for full attention (window 0). The query at position i = past[s] + t sees
+// positions j with max(0, i - W + 1) <= j <= i (all j <= i when W = 0): j < past[s] from the
+// cache, the others from k_new/v_new. Neither cache is modified. cu_q[S+1], past[S] i32;
+// out[T,nh,hd]; scale 1/sqrt(hd). Requires n_s <= cap when W > 0 and past[s] <= cap when W = 0.
+void attention_cache_forward(Tensor out, Tensor q, Tensor k_new, Tensor v_new, Tensor k_cache,
+                             Tensor v_cache, Tensor cu_q, Tensor past, int window);
+// Writes new token t of sequence s into slot (past[s] + t) % cap of k_cache/v_cache (when
+// n_s > cap, only the last cap tokens, which are the ones a later query can see).
+void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor k_new, Tensor v_new, Tensor cu_q,
+                     Tensor past);
+
 }  // namespace sr::ops

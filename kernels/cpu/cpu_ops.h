@@ -41,4 +41,9 @@ void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor
 
 void adamw_step(const std::vector<ops::AdamWTensors>& tensors, const ops::AdamWParams& p);
 
+void attention_cache_forward(Tensor out, Tensor q, Tensor k_new, Tensor v_new, Tensor k_cache,
+                             Tensor v_cache, Tensor cu_q, Tensor past, int window);
+void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor k_new, Tensor v_new, Tensor cu_q,
+                     Tensor past);
+
 }  // namespace sr::cpu

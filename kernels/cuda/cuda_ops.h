@@ -53,4 +53,11 @@ void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor
 // All f32 (master weights and moments).
 void adamw_step(const std::vector<ops::AdamWTensors>& tensors, const ops::AdamWParams& p);
 
+// Inference attention against KV caches (one block per query row and head, CUDA cores);
+// q, k_new, v_new, caches, out: f32/bf16.
+void attention_cache_forward(Tensor out, Tensor q, Tensor k_new, Tensor v_new, Tensor k_cache,
+                             Tensor v_cache, Tensor cu_q, Tensor past, int window);
+void kv_cache_append(Tensor k_cache, Tensor v_cache, Tensor k_new, Tensor v_new, Tensor cu_q,
+                     Tensor past);
+
 }  // namespace sr::cuda

@@ -1,0 +1,288 @@
+#include "infer/engine.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/device_memory.h"
+#include "kernels/ops.h"
+
+namespace sr {
+
+Engine::Engine(const ModelConfig& cfg, const EngineShape& shape)
+    : cfg_(cfg),
+      shape_(shape),
+      weight_arena_("inference weights", shape.device),
+      norm_arena_("inference norm weights", shape.device),
+      cache_arena_("KV cache", shape.device),
+      act_arena_("inference activations", shape.device) {
+  cfg_.validate(1);
+  SR_ASSERT(shape_.batch > 0 && shape_.max_step_tokens > 0, "engine shape needs positive sizes");
+  SR_ASSERT(shape_.compute == DType::f32 || shape_.device == Device::cuda,
+            "bf16 inference needs the CUDA backend");
+  hd_ = cfg_.head_dim();
+  nh_ = cfg_.num_attention_heads;
+  nkv_ = cfg_.num_key_value_heads;
+  inter_ = cfg_.intermediate_size;
+  vocab_ = cfg_.vocab_size;
+  if (cfg_.sliding_window > 0) {
+    cap_ = cfg_.sliding_window;
+  } else {
+    if (shape_.max_context <= 0)
+      throw UserError("a full-attention model needs a maximum context for its KV cache (max_context)");
+    cap_ = shape_.max_context;
+  }
+  rows_ = std::max(shape_.batch, shape_.logits_rows);
+  specs_ = parameter_specs(cfg_, 0, 1);
+  const DType c = shape_.compute;
+  const int64_t S = shape_.batch, Tm = shape_.max_step_tokens, H = cfg_.hidden_size;
+  const int64_t L = cfg_.num_hidden_layers;
+  weight_arena_.plan([&](Arena& a) { weights_ = plan_params(a, cfg_, specs_, 1, c); });
+  ln1_.assign(size_t(L), Tensor{});
+  ln2_.assign(size_t(L), Tensor{});
+  if (c == DType::f32) {
+    for (int64_t l = 0; l < L; ++l) {
+      ln1_[size_t(l)] = weights_.layers[size_t(l)].ln1;
+      ln2_[size_t(l)] = weights_.layers[size_t(l)].ln2;
+    }
+    final_norm_ = weights_.final_norm;
+  } else {
+    norm_arena_.plan([&](Arena& a) {
+      for (int64_t l = 0; l < L; ++l) {
+        ln1_[size_t(l)] = a.alloc(DType::f32, {H});
+        ln2_[size_t(l)] = a.alloc(DType::f32, {H});
+      }
+      final_norm_ = a.alloc(DType::f32, {H});
+    });
+  }
+  cache_arena_.plan([&](Arena& a) {
+    k_cache_.clear();
+    v_cache_.clear();
+    for (int64_t l = 0; l < L; ++l) {
+      k_cache_.push_back(a.alloc(c, {S, cap_, nkv_, hd_}));
+      v_cache_.push_back(a.alloc(c, {S, cap_, nkv_, hd_}));
+    }
+  });
+  act_arena_.plan([&](Arena& a) {
+    ids_ = a.alloc(DType::i32, {Tm});
+    positions_ = a.alloc(DType::i32, {Tm});
+    cu_ = a.alloc(DType::i32, {S + 1});
+    past_ = a.alloc(DType::i32, {S});
+    x_ = a.alloc(c, {Tm, H});
+    ln_ = a.alloc(c, {Tm, H});
+    rstd_ = a.alloc(DType::f32, {Tm});
+    q_ = a.alloc(c, {Tm, nh_, hd_});
+    k_ = a.alloc(c, {Tm, nkv_, hd_});
+    v_ = a.alloc(c, {Tm, nkv_, hd_});
+    attn_ = a.alloc(c, {Tm, nh_, hd_});
+    proj_ = a.alloc(c, {Tm, H});
+    gate_ = a.alloc(c, {Tm, inter_});
+    up_ = a.alloc(c, {Tm, inter_});
+    act_ = a.alloc(c, {Tm, inter_});
+    last_ = a.alloc(c, {rows_, H});
+    last_ln_ = a.alloc(c, {rows_, H});
+    last_rstd_ = a.alloc(DType::f32, {rows_});
+    logits_ = a.alloc(c, {rows_, vocab_});
+    if (c != DType::f32) logits_f32_ = a.alloc(DType::f32, {rows_, vocab_});
+  });
+  if (c == DType::f32) logits_f32_ = logits_;
+  pos_.assign(size_t(S), 0);
+  logits_host_.assign(size_t(S * vocab_), 0.0f);
+  rows_host_.assign(size_t(rows_ * vocab_), 0.0f);
+}
+
+Engine::~Engine() = default;
+
+size_t Engine::weight_bytes() const { return weight_arena_.capacity() + norm_arena_.capacity(); }
+size_t Engine::cache_bytes() const { return cache_arena_.capacity(); }
+size_t Engine::activation_bytes() const { return act_arena_.capacity(); }
+
+std::string Engine::memory_plan() const {
+  return "weights " + format_bytes(weight_bytes()) + " (" + dtype_name(shape_.compute) +
+         "), KV cache " + format_bytes(cache_bytes()) + " (" + std::to_string(shape_.batch) +
+         " sequences x " + std::to_string(cap_) +
+         (cfg_.sliding_window > 0 ? " ring slots" : " positions") + "), activations " +
+         format_bytes(activation_bytes()) + " (" + std::to_string(shape_.max_step_tokens) +
+         " tokens per piece)";
+}
+
+void Engine::load_weights(const ModelParams& src) {
+  SR_ASSERT(src.all.size() == weights_.all.size(), "load_weights: parameter lists differ");
+  const Device dev = shape_.device;
+  // Casting needs both operands on the device: stage f32 tensors there one at a time.
+  void* staging = nullptr;
+  size_t staging_bytes = 0;
+  auto put = [&](const Tensor& dst, const Tensor& s) {
+    SR_ASSERT(s.dtype == DType::f32 && s.numel() == dst.numel(), "load_weights: tensor shapes");
+    if (dst.dtype == DType::f32) {
+      device_copy(dev, dst.data, s.device, s.data, s.bytes());
+      return;
+    }
+    if (s.device == dev) {
+      ops::copy(dst, s);
+      return;
+    }
+    if (staging_bytes < s.bytes()) {
+      if (staging) device_free(dev, staging);
+      staging_bytes = s.bytes();
+      staging = device_alloc(dev, staging_bytes);
+    }
+    device_copy(dev, staging, s.device, s.data, s.bytes());
+    Tensor st = s;
+    st.data = staging;
+    st.device = dev;
+    ops::copy(dst, st);
+  };
+  for (size_t i = 0; i < src.all.size(); ++i) put(weights_.all[i], src.all[i]);
+  if (shape_.compute != DType::f32) {
+    for (size_t l = 0; l < ln1_.size(); ++l) {
+      put(ln1_[l], src.layers[l].ln1);
+      put(ln2_[l], src.layers[l].ln2);
+    }
+    put(final_norm_, src.final_norm);
+  }
+  if (staging) {
+    device_synchronize(dev);
+    device_free(dev, staging);
+  }
+}
+
+void Engine::init_weights(uint64_t seed, float std_dev) {
+  Arena host("random weights (host)", Device::cpu);
+  ModelParams p;
+  host.plan([&](Arena& a) { p = plan_params(a, cfg_, specs_, 1, DType::f32); });
+  init_params(specs_, p.all, seed, std_dev);
+  load_weights(p);
+}
+
+void Engine::reset(int64_t s) { pos_[size_t(s)] = 0; }
+void Engine::reset_all() { std::fill(pos_.begin(), pos_.end(), 0); }
+
+void Engine::layer_forward(int64_t l, int64_t T) {
+  const LayerParams& w = weights_.layers[size_t(l)];
+  const float eps = float(cfg_.rms_norm_eps), theta = float(cfg_.rope_theta);
+  const Tensor x = x_.rows(0, T), ln = ln_.rows(0, T), rstd = rstd_.rows(0, T);
+  const Tensor q = q_.rows(0, T), k = k_.rows(0, T), v = v_.rows(0, T), attn = attn_.rows(0, T);
+  const Tensor proj = proj_.rows(0, T), pos = positions_.rows(0, T);
+  const Tensor kc = k_cache_[size_t(l)], vc = v_cache_[size_t(l)];
+  // Attention half: norm, q/k/v, RoPE at the absolute positions, attention against the cache
+  // (read before this piece is appended), o_proj, residual.
+  ops::rmsnorm_forward(ln, rstd, x, ln1_[size_t(l)], eps);
+  ops::linear_forward(q.view({T, nh_ * hd_}), ln, w.wq, w.bq);
+  ops::linear_forward(k.view({T, nkv_ * hd_}), ln, w.wk, w.bk);
+  ops::linear_forward(v.view({T, nkv_ * hd_}), ln, w.wv, w.bv);
+  ops::rope(q, pos, theta, false);
+  ops::rope(k, pos, theta, false);
+  ops::attention_cache_forward(attn, q, k, v, kc, vc, cu_, past_, int(cfg_.sliding_window));
+  ops::kv_cache_append(kc, vc, k, v, cu_, past_);
+  ops::linear_forward(proj, attn.view({T, nh_ * hd_}), w.wo, Tensor{});
+  ops::add_inplace(x, proj);
+  // MLP half.
+  const Tensor gate = gate_.rows(0, T), up = up_.rows(0, T), act = act_.rows(0, T);
+  ops::rmsnorm_forward(ln, rstd, x, ln2_[size_t(l)], eps);
+  ops::linear_forward(gate, ln, w.w_gate, Tensor{});
+  ops::linear_forward(up, ln, w.w_up, Tensor{});
+  ops::swiglu_forward(act, gate, up);
+  ops::linear_forward(proj, act, w.w_down, Tensor{});
+  ops::add_inplace(x, proj);
+}
+
+// One forward over a piece: ids[T] of the batch's sequences laid out by cu[S+1], at positions;
+// logits for the rows listed (into rows_host_, in list order).
+void Engine::run_piece(const std::vector<uint32_t>& ids, const std::vector<int32_t>& cu,
+                       const std::vector<int32_t>& positions, const std::vector<int64_t>& logit_rows) {
+  const Device dev = shape_.device;
+  const int64_t T = int64_t(ids.size()), S = shape_.batch, H = cfg_.hidden_size;
+  std::vector<int32_t> past(static_cast<size_t>(S), 0);
+  for (int64_t s = 0; s < S; ++s) past[size_t(s)] = int32_t(pos_[size_t(s)]);
+  static_assert(sizeof(uint32_t) == sizeof(int32_t), "token ids are copied as i32");
+  device_copy(dev, ids_.data, Device::cpu, ids.data(), size_t(T) * 4);
+  device_copy(dev, positions_.data, Device::cpu, positions.data(), size_t(T) * 4);
+  device_copy(dev, cu_.data, Device::cpu, cu.data(), cu.size() * 4);
+  device_copy(dev, past_.data, Device::cpu, past.data(), past.size() * 4);
+  ops::embedding_forward(x_.rows(0, T), ids_.rows(0, T), weights_.embed, 0);
+  for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer_forward(l, T);
+  const int64_t R = int64_t(logit_rows.size());
+  if (R == 0) return;
+  SR_ASSERT(R <= rows_, "run_piece: more logit rows than planned");
+  for (int64_t r = 0; r < R; ++r) ops::copy(last_.rows(r, 1), x_.rows(logit_rows[size_t(r)], 1));
+  ops::rmsnorm_forward(last_ln_.rows(0, R), last_rstd_.rows(0, R), last_.rows(0, R), final_norm_,
+                       float(cfg_.rms_norm_eps));
+  ops::linear_forward(logits_.rows(0, R), last_ln_.rows(0, R), weights_.lm_head, Tensor{});
+  if (logits_f32_.data != logits_.data) ops::copy(logits_f32_.rows(0, R), logits_.rows(0, R));
+  device_copy(Device::cpu, rows_host_.data(), dev, logits_f32_.data, size_t(R * vocab_) * 4);
+  (void)H;
+}
+
+void Engine::step(const std::vector<std::vector<uint32_t>>& tokens,
+                  std::vector<std::vector<float>>* all_logits) {
+  const int64_t S = shape_.batch, Tm = shape_.max_step_tokens;
+  SR_ASSERT(int64_t(tokens.size()) == S, "Engine::step: one token list per sequence");
+  if (all_logits) {
+    SR_ASSERT(rows_ >= Tm, "Engine::step: all_logits needs logits_rows >= max_step_tokens");
+    all_logits->assign(size_t(S), {});
+  }
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t n = int64_t(tokens[size_t(s)].size());
+    if (cfg_.sliding_window == 0 && pos_[size_t(s)] + n > cap_)
+      throw UserError("sequence of " + std::to_string(pos_[size_t(s)] + n) +
+                      " tokens exceeds the full-attention KV cache of " + std::to_string(cap_) +
+                      " positions (raise the maximum context)");
+    for (uint32_t id : tokens[size_t(s)])
+      if (int64_t(id) >= vocab_)
+        throw UserError("token id " + std::to_string(id) + " is outside the model's vocabulary of " +
+                        std::to_string(vocab_));
+  }
+  // A sequence takes at most W tokens per piece (so the ring still holds every key the piece's
+  // first query sees); the piece at most max_step_tokens in all.
+  const int64_t per_seq = cfg_.sliding_window > 0 ? std::min(Tm, cap_) : Tm;
+  std::vector<int64_t> off(size_t(S), 0);
+  std::vector<uint32_t> ids;
+  std::vector<int32_t> cu, positions;
+  std::vector<int64_t> rows, row_seq, row_tok;
+  for (;;) {
+    ids.clear();
+    positions.clear();
+    rows.clear();
+    row_seq.clear();
+    row_tok.clear();
+    cu.assign(1, 0);
+    std::vector<int64_t> take(size_t(S), 0);
+    int64_t budget = Tm;
+    for (int64_t s = 0; s < S; ++s) {
+      const std::vector<uint32_t>& t = tokens[size_t(s)];
+      const int64_t n = std::min({int64_t(t.size()) - off[size_t(s)], per_seq, budget});
+      take[size_t(s)] = n;
+      budget -= n;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t k = off[size_t(s)] + i;
+        ids.push_back(t[size_t(k)]);
+        positions.push_back(int32_t(pos_[size_t(s)] + i));
+        const bool last = k + 1 == int64_t(t.size());
+        if (all_logits || last) {
+          rows.push_back(int64_t(ids.size()) - 1);
+          row_seq.push_back(s);
+          row_tok.push_back(k);
+        }
+      }
+      cu.push_back(int32_t(ids.size()));
+    }
+    if (ids.empty()) break;
+    run_piece(ids, cu, positions, rows);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const float* src = rows_host_.data() + r * size_t(vocab_);
+      const int64_t s = row_seq[r];
+      if (row_tok[r] + 1 == int64_t(tokens[size_t(s)].size()))
+        std::copy(src, src + vocab_, logits_host_.begin() + s * vocab_);
+      if (all_logits) {
+        std::vector<float>& dst = (*all_logits)[size_t(s)];
+        dst.insert(dst.end(), src, src + vocab_);
+      }
+    }
+    for (int64_t s = 0; s < S; ++s) {
+      off[size_t(s)] += take[size_t(s)];
+      pos_[size_t(s)] += take[size_t(s)];
+    }
+  }
+}
+
+}  // namespace sr
