@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/hdf5.h"
 #include "core/rng.h"
 
 namespace sr {
@@ -96,6 +97,7 @@ struct Loader::Impl {
   }
 
   void prefetch_loop() {
+    h5::init();  // HDF5's error printing is per thread: off here too (errors come back as messages)
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu);

@@ -90,15 +90,26 @@ TokenDatasetWriter::TokenDatasetWriter(const std::string& path, uint32_t vocab_s
   m.vocab_size = vocab_size;
   m.compress = compress;
   m.file = h5::create_file(m.tmp_path);
-  m.tokens = create_extendible(m.file.id(), "tokens", H5T_STD_U32LE, compress);
-  m.mask = create_extendible(m.file.id(), "loss_mask", H5T_STD_U8LE, compress);
-  h5::write_attr(m.file.id(), "format", std::string(kTokenFormat));
-  h5::write_attr(m.file.id(), "version", int64_t(kTokenFormatVersion));
-  h5::write_attr(m.file.id(), "vocab_size", vocab_size);
-  h5::write_attr(m.file.id(), "tokenizer", tokenizer);
-  if (tokenizer == ByteTokenizer::name())
-    for (const auto& [name, id] : ByteTokenizer::specials())
-      if (id < vocab_size) h5::write_attr(m.file.id(), kSpecialTokenAttrPrefix + name, id);
+  register_temporary(m.tmp_path);  // removed on a signal or fatal error before close()
+  try {
+    m.tokens = create_extendible(m.file.id(), "tokens", H5T_STD_U32LE, compress);
+    m.mask = create_extendible(m.file.id(), "loss_mask", H5T_STD_U8LE, compress);
+    h5::write_attr(m.file.id(), "format", std::string(kTokenFormat));
+    h5::write_attr(m.file.id(), "version", int64_t(kTokenFormatVersion));
+    h5::write_attr(m.file.id(), "vocab_size", vocab_size);
+    h5::write_attr(m.file.id(), "tokenizer", tokenizer);
+    if (tokenizer == ByteTokenizer::name())
+      for (const auto& [name, id] : ByteTokenizer::specials())
+        if (id < vocab_size) h5::write_attr(m.file.id(), kSpecialTokenAttrPrefix + name, id);
+  } catch (...) {
+    // No destructor runs for a constructor that throws: the temporary goes here.
+    m.tokens.reset();
+    m.mask.reset();
+    m.file.reset();
+    std::remove(m.tmp_path.c_str());
+    unregister_temporary(m.tmp_path);
+    throw;
+  }
 }
 
 TokenDatasetWriter::~TokenDatasetWriter() {
@@ -107,6 +118,7 @@ TokenDatasetWriter::~TokenDatasetWriter() {
   impl_->mask.reset();
   impl_->file.reset();
   std::remove(impl_->tmp_path.c_str());
+  unregister_temporary(impl_->tmp_path);
 }
 
 void TokenDatasetWriter::set_attribute(const std::string& key, const std::string& value) {
@@ -163,6 +175,7 @@ void TokenDatasetWriter::close() {
   SR_CHECK_SYS(::fsync(fd), "fsync " + m.tmp_path);
   ::close(fd);
   SR_CHECK_SYS(std::rename(m.tmp_path.c_str(), m.path.c_str()), "rename to " + m.path);
+  unregister_temporary(m.tmp_path);
   m.closed = true;
 }
 

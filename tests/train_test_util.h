@@ -105,7 +105,7 @@ inline std::vector<float> to_host(const Tensor& t) {
 // step `save_at` (0: never).
 inline TrainRun train(RunConfig cfg, Device device, MPI_Comm comm, int tp, int64_t steps,
                       int64_t save_at = 0) {
-  cfg.device = device == Device::cuda ? "cuda" : "cpu";
+  cfg.device = device;
   cfg.tp = tp;
   auto grid = make_process_grid(tp, device, cfg.watchdog_seconds, comm);
   Trainer t(cfg, *grid);
@@ -129,8 +129,8 @@ inline std::string checkpoint_path(const RunConfig& cfg, int64_t step) {
 inline std::vector<std::vector<float>> load_whole(RunConfig cfg, const std::string& checkpoint) {
   cfg.resume = checkpoint;
   cfg.out_dir += "_reader_" + std::to_string(world_rank());
-  cfg.device = "cpu";
-  cfg.precision = "auto";
+  cfg.device = Device::cpu;
+  cfg.precision = Precision::automatic;
   auto grid = make_process_grid(1, Device::cpu, cfg.watchdog_seconds, MPI_COMM_SELF);
   Trainer t(cfg, *grid);
   std::vector<std::vector<float>> out;

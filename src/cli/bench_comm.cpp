@@ -143,7 +143,9 @@ int bench_comm(const std::vector<std::string>& args) {
       "seconds before a stuck collective aborts the job (0: never)");
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::store(po::command_line_parser(args).options(desc).style(
+                  po::command_line_style::default_style & ~po::command_line_style::allow_guessing).run(),
+              vm);
     po::notify(vm);
   } catch (const po::error& e) {
     user_error(std::string("bench comm: ") + e.what() + " (see smoothread bench comm --help)");

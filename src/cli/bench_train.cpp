@@ -25,20 +25,12 @@ int bench_train(const std::vector<std::string>& args) {
   if (loaded.help) return kExitOk;
   const RunConfig& cfg = loaded.run;
   cfg.model.validate(cfg.tp);
-  auto grid = make_process_grid(cfg.tp, cfg.device == "cuda" ? Device::cuda : Device::cpu,
-                                cfg.watchdog_seconds);
+  auto grid = make_process_grid(cfg.tp, cfg.device, cfg.watchdog_seconds);
   omp_set_num_threads(threads_per_rank(cfg.threads, grid->local_size));
-  RunShape shape;
-  shape.max_tokens = cfg.micro_batch_tokens;
-  shape.lm_head_chunk = cfg.lm_head_chunk;
-  shape.recompute = parse_recompute(cfg.recompute);
-  shape.device = cfg.device == "cuda" ? Device::cuda : Device::cpu;
-  shape.compute = computes_in_bf16(cfg) ? DType::bf16 : DType::f32;
+  const RunShape shape = run_shape(cfg);
   Transformer model(cfg.model, shape, {grid->tp_group.get(), grid->tp_rank, grid->tp});
   model.init_parameters(cfg.seed, float(cfg.init_std));
-  AdamWConfig oc;
-  oc.weight_decay = float(cfg.weight_decay);
-  AdamW optimizer(oc, model.specs(), whole_segments(model.specs()), shape.device);
+  AdamW optimizer(adamw_config(cfg), model.specs(), whole_segments(model.specs()), shape.device);
   info("bench train: %s", cfg.model.summary().c_str());
   info("memory plan per rank: %s, optimizer %s", model.memory_plan().c_str(),
        format_bytes(optimizer.bytes()).c_str());
@@ -74,8 +66,8 @@ int bench_train(const std::vector<std::string>& args) {
   const double flops = cfg.model.train_flops_per_token(cfg.micro_batch_tokens) * tok_s;
   info("bench train: device %s, %d ranks (dp %d, tp %d), %lld tokens/micro-batch, window %lld, "
        "recompute %s: %.3f s/step, %.0f tokens/s, %.3f TFLOP/s, MFU %.2f%% of %.0f TFLOP/s per rank",
-       cfg.device.c_str(), grid->world_size, grid->dp, grid->tp, (long long)cfg.micro_batch_tokens,
-       (long long)cfg.model.sliding_window, cfg.recompute.c_str(), seconds / double(steps), tok_s,
+       device_name(cfg.device), grid->world_size, grid->dp, grid->tp, (long long)cfg.micro_batch_tokens,
+       (long long)cfg.model.sliding_window, recompute_name(cfg.recompute), seconds / double(steps), tok_s,
        flops / 1e12, 100.0 * flops / (cfg.peak_tflops * 1e12 * grid->world_size), cfg.peak_tflops);
   if (shape.device == Device::cuda) {
     size_t used = 0, total = 0;

@@ -3,13 +3,33 @@
 #include "cli/commands.h"
 #include "cli/data_commands.h"
 #include "core/error.h"
+#include "core/log.h"
+
+#include <cstdio>
 
 namespace sr {
 
 int bench_train(const std::vector<std::string>& args);
 
+namespace {
+const char* kBenchUsage =
+    "usage: smoothread bench <benchmark> [options]\n\n"
+    "subcommands:\n"
+    "  train   training-step throughput of a config on synthetic tokens (tokens/s, MFU)\n"
+    "  reader  training-reader throughput over a token dataset (tokens/s, GB/s)\n"
+    "  comm    collective bandwidth over all ranks (MPI or NCCL)\n\n"
+    "`smoothread bench <benchmark> --help` describes each one.\n";
+}  // namespace
+
 int cmd_bench(const std::vector<std::string>& args) {
-  if (args.empty()) throw UserError("bench: expected a benchmark: train, reader or comm");
+  if (args.empty()) {
+    if (log_rank() == 0) std::fputs(kBenchUsage, stdout);
+    throw UserError("bench: expected a benchmark: train, reader or comm");
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    if (log_rank() == 0) std::fputs(kBenchUsage, stdout);
+    return kExitOk;
+  }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "train") return bench_train(rest);
   if (args[0] == "reader") return bench_reader(rest);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -25,7 +26,9 @@ bool parse_command_line(const std::string& name, const std::string& usage,
   po::options_description all;
   all.add(visible).add(hidden);
   try {
-    po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    // No abbreviations: `--out` must not be guessed from `--o`, nor one option taken for another.
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(args).options(all).positional(positional).style(style).run(), vm);
     if (vm.count("help")) {
       std::cout << "usage: smoothread " << name << " " << usage << "\n\n" << visible;
       return false;
@@ -35,6 +38,25 @@ bool parse_command_line(const std::string& name, const std::string& usage,
     throw UserError(name + ": " + e.what() + " (see smoothread " + name + " --help)");
   }
   return true;
+}
+
+void check_output_path(const std::string& command, const std::string& out,
+                       const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (out.empty()) throw UserError(command + ": --out is empty, expected a file path (X.h5)");
+  if (fs::is_directory(out, ec))
+    throw UserError(command + ": --out " + out + " is a directory, expected a file path (X.h5)");
+  const fs::path parent = fs::path(out).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw UserError(command + ": --out " + out + ": the directory " + parent.string() + " does not exist");
+  for (const std::string& in : inputs) {
+    for (const std::string& written : {out, out + ".tmp"}) {
+      if (fs::exists(written, ec) && fs::exists(in, ec) && fs::equivalent(written, in, ec))
+        throw UserError(command + ": --out " + out + " is the input " + in +
+                        ": refusing to overwrite an input (choose another --out)");
+    }
+  }
 }
 
 namespace {
@@ -79,6 +101,9 @@ class TextSplitter {
   std::string buf_;
 };
 
+// A sample longer than this is no training sample (and the model's positions are 32-bit).
+constexpr int64_t kMaxSampleTokens = int64_t(1) << 30;
+
 int data_from_text(const std::vector<std::string>& args) {
   po::options_description opts("options");
   opts.add_options()("help,h", "print this help")(
@@ -101,9 +126,16 @@ int data_from_text(const std::vector<std::string>& args) {
   const auto& inputs = vm["input"].as<std::vector<std::string>>();
   const std::string out = vm["out"].as<std::string>();
   const int64_t sample_tokens = vm["sample-tokens"].as<int64_t>();
-  if (sample_tokens < 3)
+  if (sample_tokens < 3 || sample_tokens > kMaxSampleTokens)
     throw UserError("data from-text: --sample-tokens is " + std::to_string(sample_tokens) +
-                    ", expected at least 3 (<bos>, text, <eos>)");
+                    ", expected 3 (<bos>, text, <eos>) to " + std::to_string(kMaxSampleTokens));
+  for (const auto& f : inputs) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(f, ec))
+      throw UserError(f + ": is a directory, expected a text file");
+    if (!std::filesystem::exists(f, ec)) throw UserError(f + ": no such file");
+  }
+  check_output_path("data from-text", out, inputs);
 
   ByteTokenizer tok;
   TokenDatasetWriter writer(out, tok.vocab_size(), ByteTokenizer::name(), !vm["no-compress"].as<bool>());
@@ -304,6 +336,8 @@ int cmd_data(const std::vector<std::string>& args) {
     print_data_usage();
     return kExitOk;
   }
+  // Writers register their temporary files; an interrupt removes them before the process ends.
+  install_temporary_cleanup();
   if (sub == "from-text") return data_from_text(rest);
   if (sub == "inspect") return data_inspect(rest);
   if (sub == "build") return data_build(rest);

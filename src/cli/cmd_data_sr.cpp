@@ -6,6 +6,8 @@
 // (placeholder_summaries(): Target = the question, Clues = "not recorded"), so plain QA data
 // still trains the read/stop actions and the answer; records with summaries must have one per
 // chunk, which needs a fixed --chunk-tokens N matching how they were written.
+#include <unistd.h>
+
 #include <map>
 
 #include "cli/data_commands.h"
@@ -25,19 +27,48 @@ namespace sr {
 
 namespace {
 
-// "65536", "64k" or "64K" (x1024).
-size_t parse_tokens(const std::string& key, const std::string& text) {
+// Limits checked before any work, so that a mistyped size is an error rather than a run that
+// fills the disk or an allocation that cannot succeed.
+constexpr uint64_t kMaxContextTokens = uint64_t(1) << 30;  // 1G tokens (1048576k) per example
+constexpr uint64_t kMaxTotalTokens = uint64_t(1) << 40;    // samples x context tokens
+constexpr uint64_t kBytesPerContextToken = 16;  // haystack text, ids, mask and trajectory copies
+
+// "65536", "64k" or "64K" (x1024), at most `max`.
+size_t parse_tokens(const std::string& key, const std::string& text, uint64_t max = kMaxContextTokens) {
   size_t pos = 0;
   unsigned long long v = 0;
   try {
-    v = std::stoull(text, &pos);
+    if (!text.empty() && text[0] >= '0' && text[0] <= '9') v = std::stoull(text, &pos);
   } catch (const std::exception&) {
     pos = 0;
   }
   const std::string unit = pos ? text.substr(pos) : "?";
-  if (!pos || text[0] == '-' || !(unit.empty() || unit == "k" || unit == "K") || v == 0)
+  if (!pos || !(unit.empty() || unit == "k" || unit == "K") || v == 0)
     user_error(key + " '" + text + "': expected a positive token count such as 65536 or 64k");
-  return size_t(v) * (unit.empty() ? 1 : 1024);
+  const uint64_t scale = unit.empty() ? 1 : 1024;
+  if (v > max / scale)
+    user_error(key + " '" + text + "': expected at most " + std::to_string(max) + " tokens (" +
+               std::to_string(max / 1024) + "k)");
+  return size_t(v * scale);
+}
+
+// A positive count written in digits, at most `max` (Boost would take "-1" for 2^64 - 1).
+uint64_t parse_count(const std::string& key, const std::string& text, uint64_t max) {
+  unsigned long long v = 0;
+  size_t pos = 0;
+  try {
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) v = std::stoull(text, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (!pos || pos != text.size() || v == 0 || v > max)
+    user_error(key + " '" + text + "': expected a count from 1 to " + std::to_string(max));
+  return v;
+}
+
+uint64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
 }
 
 std::string join_args(const std::string& command, const std::vector<std::string>& args) {
@@ -106,6 +137,7 @@ int data_build(const std::vector<std::string>& args) {
   const ChunkBudgetRange range = parse_chunk_budget_range(chunk_s, "data build: --chunk-tokens");
   ChunkerConfig chunker;
   chunker.hard_split = vm.count("hard-split") > 0;
+  check_output_path("data build", out, {input});
   if (log_rank() != 0) return kExitOk;
 
   Timer timer;
@@ -159,7 +191,7 @@ int data_build(const std::vector<std::string>& args) {
 }
 
 int data_synth(const std::vector<std::string>& args) {
-  std::string task_s, context_s, out, format_s, chunk_s, stop_s, split_s, words;
+  std::string task_s, context_s, samples_s, out, format_s, chunk_s, stop_s, split_s, words;
   uint64_t samples = 0, seed = 0;
   std::vector<std::string> haystack_files;
   po::options_description desc("options");
@@ -169,7 +201,7 @@ int data_synth(const std::vector<std::string>& args) {
       "(all in turn)")(
       "context-tokens", po::value<std::string>(&context_s)->required(),
       "context length in tokens, e.g. 65536 or 64k")(
-      "samples", po::value<uint64_t>(&samples)->required(), "number of examples")(
+      "samples", po::value<std::string>(&samples_s)->required(), "number of examples")(
       "out", po::value<std::string>(&out)->required(), "output token dataset (.h5)")(
       "format", po::value<std::string>(&format_s)->default_value("sr"),
       "sr (end-to-end multi-round), one-round or multi-round")(
@@ -197,13 +229,22 @@ int data_synth(const std::vector<std::string>& args) {
   else
     kinds = {parse_task_kind(task_s, "data synth: --task")};
   const size_t context_tokens = parse_tokens("data synth: --context-tokens", context_s);
-  if (samples == 0) user_error("data synth: --samples 0: expected at least 1");
+  samples = parse_count("data synth: --samples", samples_s, kMaxTotalTokens / context_tokens);
+  const uint64_t memory = physical_memory_bytes();
+  if (memory && uint64_t(context_tokens) * kBytesPerContextToken > memory)
+    user_error("data synth: --context-tokens " + context_s + " needs about " +
+               std::to_string(uint64_t(context_tokens) * kBytesPerContextToken >> 20) +
+               " MiB of memory per example, more than this machine's " + std::to_string(memory >> 20) +
+               " MiB");
   const TrajectoryFormat format = parse_trajectory_format(format_s, "data synth: --format");
   const StopPolicy stop = parse_stop_policy(stop_s, "data synth: --stop");
   const ChunkBudgetRange range = parse_chunk_budget_range(chunk_s, "data synth: --chunk-tokens");
   const Split split = parse_split(split_s, "data synth: --split");
   if (!haystack_files.empty() && !words.empty())
     user_error("data synth: give --haystack or --words, not both");
+  std::vector<std::string> inputs = haystack_files;
+  if (!words.empty()) inputs.push_back(words);
+  check_output_path("data synth", out, inputs);
   const Haystack haystack = !haystack_files.empty() ? Haystack::from_text_files(haystack_files)
                             : !words.empty()        ? Haystack::from_word_file(words)
                                                     : Haystack::default_words();

@@ -25,8 +25,7 @@ int cmd_train(const std::vector<std::string>& args) {
     return kExitOk;
   }
   cfg.model.validate(cfg.tp);
-  std::unique_ptr<ProcessGrid> grid = make_process_grid(
-      cfg.tp, cfg.device == "cuda" ? Device::cuda : Device::cpu, cfg.watchdog_seconds);
+  std::unique_ptr<ProcessGrid> grid = make_process_grid(cfg.tp, cfg.device, cfg.watchdog_seconds);
   omp_set_num_threads(threads_per_rank(cfg.threads, grid->local_size));
   print_grid_table(*grid);
   Trainer trainer(cfg, *grid);

@@ -3,14 +3,19 @@
 #include <boost/program_options.hpp>
 
 #include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <type_traits>
+#include <utility>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace po = boost::program_options;
 
@@ -18,17 +23,41 @@ namespace sr {
 
 namespace {
 
-enum class Kind { integer, int32, number, boolean, text };
+// The kinds of value a key takes; FieldType names the RunConfig field type each one writes, so
+// that a key whose kind does not match its field fails to compile (see SR_KEY).
+enum class Kind { integer, unsigned_integer, int32, number, boolean, text, recompute, precision, device };
+
+template <Kind K> struct FieldType;
+template <> struct FieldType<Kind::integer> { using type = int64_t; };
+template <> struct FieldType<Kind::unsigned_integer> { using type = uint64_t; };
+template <> struct FieldType<Kind::int32> { using type = int; };
+template <> struct FieldType<Kind::number> { using type = double; };
+template <> struct FieldType<Kind::boolean> { using type = bool; };
+template <> struct FieldType<Kind::text> { using type = std::string; };
+template <> struct FieldType<Kind::recompute> { using type = Recompute; };
+template <> struct FieldType<Kind::precision> { using type = Precision; };
+template <> struct FieldType<Kind::device> { using type = Device; };
 
 // One setting: its key, what it means, its type and where it lives in a RunConfig.
 struct Key {
   const char* name;
   Kind kind;
-  size_t offset;  // of the field in RunConfig
+  void* (*field)(RunConfig&);  // the address of the field in a config
   const char* help;
 };
 
-#define SR_KEY(name, kind, field, help) Key{name, Kind::kind, offsetof(RunConfig, field), help}
+template <Kind K, class Field>
+constexpr Kind checked_kind() {
+  static_assert(std::is_same_v<Field, typename FieldType<K>::type>,
+                "SR_KEY: the kind of a key does not match the type of its RunConfig field");
+  return K;
+}
+
+#define SR_KEY(name, kind, member, help)                                                   \
+  Key {                                                                                    \
+    name, checked_kind<Kind::kind, decltype(std::declval<RunConfig&>().member)>(),         \
+        [](RunConfig& c) -> void* { return &c.member; }, help                              \
+  }
 
 const std::vector<Key>& schema() {
   static const std::vector<Key> keys = {
@@ -43,7 +72,7 @@ const std::vector<Key>& schema() {
       SR_KEY("model.sliding_window", integer, model.sliding_window, "attention window W (0 = full attention)"),
       SR_KEY("model.tie_word_embeddings", boolean, model.tie_word_embeddings, "LM head shares the embedding"),
       SR_KEY("model.attention_bias", boolean, model.attention_bias, "biases on q/k/v projections"),
-      SR_KEY("model.recompute", text, recompute, "activation recomputation: none|attn|full"),
+      SR_KEY("model.recompute", recompute, recompute, "activation recomputation: none|attn|full"),
       SR_KEY("model.lm_head_chunk", integer, lm_head_chunk, "tokens per LM-head/cross-entropy chunk"),
       SR_KEY("train.steps", integer, steps, "optimizer steps"),
       SR_KEY("train.global_batch_tokens", integer, global_batch_tokens, "token budget of a global batch"),
@@ -56,13 +85,13 @@ const std::vector<Key>& schema() {
       SR_KEY("train.beta2", number, beta2, "AdamW β2"),
       SR_KEY("train.adam_eps", number, adam_eps, "AdamW ε"),
       SR_KEY("train.grad_clip", number, grad_clip, "global gradient-norm clip (0 = off)"),
-      SR_KEY("train.seed", integer, seed, "seed of initialisation and data order"),
+      SR_KEY("train.seed", unsigned_integer, seed, "seed of initialisation and data order"),
       SR_KEY("train.init_std", number, init_std, "standard deviation of initial weights"),
       SR_KEY("train.log_every", integer, log_every, "steps between progress lines"),
       SR_KEY("train.out_dir", text, out_dir, "run directory (metrics.jsonl, checkpoints/)"),
       SR_KEY("train.threads", int32, threads, "CPU threads per rank (0 = cores / local ranks)"),
       SR_KEY("train.peak_tflops", number, peak_tflops, "card's dense bf16 peak for MFU"),
-      SR_KEY("train.precision", text, precision, "auto (bf16 on cuda, f32 on cpu), f32 or bf16"),
+      SR_KEY("train.precision", precision, precision, "auto (bf16 on cuda, f32 on cpu), f32 or bf16"),
       SR_KEY("data.path", text, data_path, "token dataset (.h5)"),
       SR_KEY("data.shuffle", boolean, shuffle, "shuffle samples each epoch"),
       SR_KEY("data.truncate_long", boolean, truncate_long, "cut samples longer than a micro-batch"),
@@ -71,31 +100,43 @@ const std::vector<Key>& schema() {
       SR_KEY("parallel.zero1", boolean, zero1, "shard AdamW state across DP ranks"),
       SR_KEY("parallel.overlap_grad_reduce", boolean, overlap_grad_reduce,
              "reduce each layer's DP gradients during backward (not with zero1)"),
-      SR_KEY("parallel.device", text, device, "cpu|cuda"),
+      SR_KEY("parallel.device", device, device, "cpu|cuda"),
       SR_KEY("parallel.watchdog_seconds", number, watchdog_seconds, "abort a collective stuck this long (0 = off)"),
       SR_KEY("checkpoint.every", integer, checkpoint_every, "steps between checkpoints (0 = end only)"),
-      SR_KEY("checkpoint.keep_last", integer, keep_last, "checkpoints kept"),
+      SR_KEY("checkpoint.keep_last", integer, keep_last, "checkpoints kept (at least 1)"),
       SR_KEY("checkpoint.keep_every", integer, keep_every, "also keep every K-th step (0 = none)"),
       SR_KEY("checkpoint.resume", text, resume, "auto|none|PATH"),
+      SR_KEY("checkpoint.overwrite", boolean, overwrite,
+             "a run from scratch deletes another run's checkpoints in out_dir (else refused)"),
   };
   return keys;
 }
 #undef SR_KEY
 
+const Key* find_key(const std::string& name) {
+  for (const Key& k : schema())
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
 const char* expected(Kind k) {
   switch (k) {
     case Kind::integer:
     case Kind::int32: return "an integer";
-    case Kind::number: return "a number";
+    case Kind::unsigned_integer: return "a non-negative integer";
+    case Kind::number: return "a finite number";
     case Kind::boolean: return "true or false";
     case Kind::text: return "a string";
+    case Kind::recompute: return "none, attn or full";
+    case Kind::precision: return "auto, f32 or bf16";
+    case Kind::device: return "cpu or cuda";
   }
   return "";
 }
 
-// Converts `text` into the field of `key`; false when it does not parse.
+// Converts `text` into the field of `key`; false (or a UserError) when it does not parse.
 bool assign(RunConfig& cfg, const Key& key, const std::string& text) {
-  char* field = reinterpret_cast<char*>(&cfg) + key.offset;
+  void* field = key.field(cfg);
   const char* s = text.c_str();
   char* end = nullptr;
   errno = 0;
@@ -103,36 +144,70 @@ bool assign(RunConfig& cfg, const Key& key, const std::string& text) {
     case Kind::integer: {
       long long v = std::strtoll(s, &end, 10);
       if (end == s || *end || errno) return false;
-      *reinterpret_cast<int64_t*>(field) = v;  // int64_t and uint64_t fields
+      *static_cast<int64_t*>(field) = v;
+      return true;
+    }
+    case Kind::unsigned_integer: {
+      // strtoull takes "-1" as 2^64 - 1: only digits are accepted.
+      if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return false;
+      unsigned long long v = std::strtoull(s, &end, 10);
+      if (*end || errno) return false;
+      *static_cast<uint64_t*>(field) = v;
       return true;
     }
     case Kind::int32: {
       long long v = std::strtoll(s, &end, 10);
       if (end == s || *end || errno || v < INT32_MIN || v > INT32_MAX) return false;
-      *reinterpret_cast<int*>(field) = int(v);
+      *static_cast<int*>(field) = int(v);
       return true;
     }
     case Kind::number: {
       double v = std::strtod(s, &end);
-      if (end == s || *end || errno) return false;
-      *reinterpret_cast<double*>(field) = v;
+      if (end == s || *end || errno || !std::isfinite(v)) return false;
+      *static_cast<double*>(field) = v;
       return true;
     }
     case Kind::boolean:
       if (text == "true" || text == "1" || text == "yes" || text == "on") {
-        *reinterpret_cast<bool*>(field) = true;
+        *static_cast<bool*>(field) = true;
       } else if (text == "false" || text == "0" || text == "no" || text == "off") {
-        *reinterpret_cast<bool*>(field) = false;
+        *static_cast<bool*>(field) = false;
       } else {
         return false;
       }
       return true;
     case Kind::text:
-      *reinterpret_cast<std::string*>(field) = text;
+      *static_cast<std::string*>(field) = text;
       return true;
+    // The parsers throw a UserError naming the key and the values they take.
+    case Kind::recompute: *static_cast<Recompute*>(field) = parse_recompute(text); return true;
+    case Kind::precision: *static_cast<Precision*>(field) = parse_precision(text); return true;
+    case Kind::device: *static_cast<Device*>(field) = parse_device(text); return true;
   }
   return false;
 }
+
+// The value of `key` in `cfg` as INI text.
+std::string value_text(const RunConfig& cfg, const Key& key) {
+  const void* field = key.field(const_cast<RunConfig&>(cfg));
+  std::ostringstream out;
+  switch (key.kind) {
+    case Kind::integer: out << *static_cast<const int64_t*>(field); break;
+    case Kind::unsigned_integer: out << *static_cast<const uint64_t*>(field); break;
+    case Kind::int32: out << *static_cast<const int*>(field); break;
+    case Kind::number: out << *static_cast<const double*>(field); break;
+    case Kind::boolean: out << (*static_cast<const bool*>(field) ? "true" : "false"); break;
+    case Kind::text: out << *static_cast<const std::string*>(field); break;
+    case Kind::recompute: out << recompute_name(*static_cast<const Recompute*>(field)); break;
+    case Kind::precision: out << precision_name(*static_cast<const Precision*>(field)); break;
+    case Kind::device: out << device_name(*static_cast<const Device*>(field)); break;
+  }
+  return out.str();
+}
+
+// Boost's default style lets `--train.step` stand for the only key it starts (train.steps):
+// a typo would silently set another key. Every option must be spelled out.
+constexpr int kNoGuessing = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
 
 po::options_description key_options() {
   po::options_description d("Settings (INI [section] key, or --section.key VALUE)");
@@ -149,6 +224,7 @@ struct Source {
   std::vector<std::string> includes;
 };
 
+// The settings of one INI file; a key given twice in it is an error (which one was meant?).
 Source from_parsed(const std::string& name, const po::parsed_options& parsed) {
   Source s;
   s.name = name;
@@ -156,8 +232,9 @@ Source from_parsed(const std::string& name, const po::parsed_options& parsed) {
     if (o.value.empty()) continue;
     if (o.string_key == "include") {
       s.includes.push_back(o.value.front());
-    } else if (o.string_key != "config") {
-      s.values.emplace(o.string_key, o.value.front());
+    } else if (!s.values.emplace(o.string_key, o.value.front()).second) {
+      throw UserError(name + ": key '" + o.string_key + "' is set twice ('" + s.values[o.string_key] +
+                      "' and '" + o.value.front() + "'): keep one");
     }
   }
   return s;
@@ -166,6 +243,8 @@ Source from_parsed(const std::string& name, const po::parsed_options& parsed) {
 void read_file(const std::string& path, const po::options_description& opts,
                std::vector<Source>& sources, int depth) {
   if (depth > 8) throw UserError(path + ": include nesting deeper than 8 (an include cycle?)");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw UserError(path + ": is a directory, expected an INI file");
   std::ifstream in(path);
   if (!in) throw UserError(path + ": cannot open config file");
   Source s;
@@ -180,6 +259,48 @@ void read_file(const std::string& path, const po::options_description& opts,
   sources.push_back(std::move(s));
   const std::filesystem::path dir = std::filesystem::path(path).parent_path();
   for (const std::string& inc : includes) read_file((dir / inc).string(), opts, sources, depth + 1);
+}
+
+// Checks the values that parse but that no run could mean. `origin` names the source of each
+// key that was set, so the message says where to fix it.
+void check_values(const RunConfig& r, const std::map<std::string, std::string>& origin) {
+  auto need = [&](bool ok, const char* key, const std::string& what) {
+    if (ok) return;
+    const Key* k = find_key(key);
+    auto o = origin.find(key);
+    throw UserError((o != origin.end() ? o->second + ": " : std::string()) + key + " = " +
+                    value_text(r, *k) + ": expected " + what);
+  };
+  if (r.precision == Precision::bf16 && r.device == Device::cpu) {
+    auto o = origin.find("train.precision");
+    throw UserError((o != origin.end() ? o->second + ": " : std::string()) +
+                    "train.precision = bf16: the CPU backend computes in f32 (use parallel.device = cuda)");
+  }
+  need(r.steps > 0, "train.steps", "a positive integer");
+  need(r.micro_batch_tokens > 0, "train.micro_batch_tokens", "a positive integer");
+  need(r.global_batch_tokens >= r.micro_batch_tokens, "train.global_batch_tokens",
+       "at least train.micro_batch_tokens = " + std::to_string(r.micro_batch_tokens));
+  need(r.tp > 0, "parallel.tp", "a positive integer");
+  need(r.lm_head_chunk > 0, "model.lm_head_chunk", "a positive integer");
+  need(r.lr > 0, "train.lr", "a learning rate > 0");
+  need(r.min_lr >= 0 && r.min_lr <= r.lr, "train.min_lr", "0 <= min_lr <= train.lr");
+  need(r.warmup_steps >= 0, "train.warmup_steps", "0 or more steps");
+  need(r.weight_decay >= 0, "train.weight_decay", "a number >= 0");
+  need(r.beta1 >= 0 && r.beta1 < 1, "train.beta1", "a number in [0, 1)");
+  need(r.beta2 >= 0 && r.beta2 < 1, "train.beta2", "a number in [0, 1)");
+  need(r.adam_eps > 0, "train.adam_eps", "a number > 0");
+  need(r.grad_clip >= 0, "train.grad_clip", "a number >= 0 (0 = off)");
+  need(r.init_std >= 0, "train.init_std", "a number >= 0");
+  need(r.log_every > 0, "train.log_every", "a positive integer");
+  need(r.threads >= 0, "train.threads", "0 (cores / local ranks) or a positive thread count");
+  need(r.peak_tflops > 0, "train.peak_tflops", "a number > 0");
+  need(!r.out_dir.empty(), "train.out_dir", "a directory");
+  need(r.prefetch_steps >= 0, "data.prefetch_steps", "0 (no background reading) or more steps");
+  need(r.watchdog_seconds >= 0, "parallel.watchdog_seconds", "a number of seconds >= 0 (0 = off)");
+  need(r.checkpoint_every >= 0, "checkpoint.every", "0 (only at the end) or a positive step interval");
+  need(r.keep_last > 0, "checkpoint.keep_last", "a positive count of checkpoints to keep");
+  need(r.keep_every >= 0, "checkpoint.keep_every", "0 (none) or a positive step interval");
+  need(!r.resume.empty(), "checkpoint.resume", "auto, none or a checkpoint directory");
 }
 
 }  // namespace
@@ -197,12 +318,17 @@ LoadedConfig load_run_config(const std::string& command, const std::vector<std::
   std::vector<Source> sources;
   std::vector<std::string> files;
   try {
-    po::parsed_options parsed = po::command_line_parser(args).options(all).run();
+    po::parsed_options parsed = po::command_line_parser(args).options(all).style(kNoGuessing).run();
     // Read directly rather than through a variables_map, so that a key repeated on the
     // command line means its last value (as wrappers that add defaults expect).
     Source cmd;
     cmd.name = "command line";
     for (const po::option& o : parsed.options) {
+      if (o.position_key >= 0 || o.string_key.empty()) {
+        const std::string word = o.original_tokens.empty() ? std::string() : o.original_tokens.front();
+        throw UserError(command + ": unexpected argument '" + word +
+                        "' (settings are given as --section.key VALUE or in --config FILE.ini)");
+      }
       if (o.string_key == "help") out.help = true;
       else if (o.string_key == "print-config") out.print_config = true;
       else if (o.string_key == "config") files.push_back(o.value.front());
@@ -216,40 +342,30 @@ LoadedConfig load_run_config(const std::string& command, const std::vector<std::
     throw UserError(command + ": " + e.what());
   }
   if (out.help) {
-    std::cout << "usage: smoothread " << command << " [--config FILE.ini] [--section.key VALUE ...]\n\n"
-              << all << "\n";
+    if (log_rank() == 0)
+      std::cout << "usage: smoothread " << command << " [--config FILE.ini] [--section.key VALUE ...]\n\n"
+                << all << "\n";
     return out;
   }
   for (auto f = files.rbegin(); f != files.rend(); ++f) read_file(*f, keys, sources, 0);
 
   // Apply from the lowest precedence up, so later sources overwrite earlier ones.
+  std::map<std::string, std::string> origin;  // key -> the source that set it last
   for (auto it = sources.rbegin(); it != sources.rend(); ++it) {
     for (const auto& [name, value] : it->values) {
-      const Key* key = nullptr;
-      for (const Key& k : schema())
-        if (name == k.name) key = &k;
-      if (!key) continue;  // "include" and the like
-      if (!assign(out.run, *key, value))
-        throw UserError(it->name + ": " + name + " = '" + value + "': expected " + expected(key->kind));
+      const Key* key = find_key(name);
+      if (!key) continue;
+      bool ok = false;
+      try {
+        ok = assign(out.run, *key, value);
+      } catch (const UserError& e) {
+        throw UserError(it->name + ": " + e.what());
+      }
+      if (!ok) throw UserError(it->name + ": " + name + " = '" + value + "': expected " + expected(key->kind));
+      origin[name] = it->name;
     }
   }
-  const RunConfig& r = out.run;
-  auto bad = [](const std::string& what) { throw UserError(what); };
-  if (r.device != "cpu" && r.device != "cuda") bad("parallel.device = " + r.device + ": expected cpu or cuda");
-  if (r.precision != "auto" && r.precision != "f32" && r.precision != "bf16")
-    bad("train.precision = " + r.precision + ": expected auto, f32 or bf16");
-  if (r.precision == "bf16" && r.device == "cpu")
-    bad("train.precision = bf16: the CPU backend computes in f32 (use parallel.device = cuda)");
-  if (r.steps <= 0) bad("train.steps = " + std::to_string(r.steps) + ": expected a positive integer");
-  if (r.micro_batch_tokens <= 0)
-    bad("train.micro_batch_tokens = " + std::to_string(r.micro_batch_tokens) + ": expected a positive integer");
-  if (r.global_batch_tokens < r.micro_batch_tokens)
-    bad("train.global_batch_tokens = " + std::to_string(r.global_batch_tokens) +
-        ": expected at least train.micro_batch_tokens = " + std::to_string(r.micro_batch_tokens));
-  if (r.tp <= 0) bad("parallel.tp = " + std::to_string(r.tp) + ": expected a positive integer");
-  if (r.lm_head_chunk <= 0) bad("model.lm_head_chunk = " + std::to_string(r.lm_head_chunk) + ": expected a positive integer");
-  if (r.lr <= 0 || r.min_lr < 0 || r.min_lr > r.lr) bad("train.lr / train.min_lr: expected 0 <= min_lr <= lr and lr > 0");
-  if (r.log_every <= 0) bad("train.log_every = " + std::to_string(r.log_every) + ": expected a positive integer");
+  check_values(out.run, origin);
   return out;
 }
 
@@ -263,16 +379,7 @@ std::string format_run_config(const RunConfig& cfg) {
       out << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
       section = sec;
     }
-    const char* field = reinterpret_cast<const char*>(&cfg) + k.offset;
-    out << name.substr(sec.size() + 1) << " = ";
-    switch (k.kind) {
-      case Kind::integer: out << *reinterpret_cast<const int64_t*>(field); break;
-      case Kind::int32: out << *reinterpret_cast<const int*>(field); break;
-      case Kind::number: out << *reinterpret_cast<const double*>(field); break;
-      case Kind::boolean: out << (*reinterpret_cast<const bool*>(field) ? "true" : "false"); break;
-      case Kind::text: out << *reinterpret_cast<const std::string*>(field); break;
-    }
-    out << "\n";
+    out << name.substr(sec.size() + 1) << " = " << value_text(cfg, k) << "\n";
   }
   return out.str();
 }

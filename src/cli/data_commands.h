@@ -25,4 +25,11 @@ bool parse_command_line(const std::string& name, const std::string& usage,
                         const boost::program_options::positional_options_description& positional,
                         boost::program_options::variables_map& vm);
 
+// Checks the --out path of a command that writes a token dataset before any work: not empty,
+// not a directory, in a directory that exists, and neither it nor its temporary (`OUT.tmp`) one
+// of `inputs` (compared by file identity, so another spelling of the same file is caught).
+// A UserError names the command, the path and what is expected.
+void check_output_path(const std::string& command, const std::string& out,
+                       const std::vector<std::string>& inputs);
+
 }  // namespace sr

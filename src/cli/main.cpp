@@ -3,7 +3,9 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,30 @@ int dispatch(const std::vector<std::string>& argv) {
   throw sr::UserError("unknown command '" + cmd + "': expected train, data, bench or ckpt (see --help)");
 }
 
+// One line on stderr; under mpirun the rank says who saw it.
+void print_error(const std::string& message, int rank, int size) {
+  if (size > 1)
+    std::fprintf(stderr, "smoothread: error (rank %d): %s\n", rank, message.c_str());
+  else
+    std::fprintf(stderr, "smoothread: error: %s\n", message.c_str());
+  std::fflush(stderr);
+}
+
+int g_rank = 0, g_size = 1;
+
+// The last resort for an exception that escapes where it cannot be caught (another thread, a
+// noexcept function): the same one line, and every rank brought down, instead of abort().
+[[noreturn]] void on_terminate() {
+  sr::ExitReport r{sr::kExitInternal, "internal error: terminate called without an exception"};
+  if (std::exception_ptr e = std::current_exception()) r = sr::explain_exception(e);
+  print_error(r.message, g_rank, g_size);
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized && g_size > 1) MPI_Abort(MPI_COMM_WORLD, r.code);
+  std::_Exit(r.code);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,21 +79,22 @@ int main(int argc, char** argv) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  g_rank = rank;
+  g_size = size;
+  std::set_terminate(on_terminate);
   sr::set_log_rank(rank);
   sr::error_context().rank = rank;
   int code = sr::kExitOk;
   try {
     code = dispatch(std::vector<std::string>(argv + 1, argv + argc));
-  } catch (const sr::UserError& e) {
-    // One line; under mpirun the rank says who saw it. Every rank is brought down so that
-    // none waits forever in a collective for a rank that stopped.
-    if (size > 1)
-      std::fprintf(stderr, "smoothread: error (rank %d): %s\n", rank, e.what());
-    else
-      std::fprintf(stderr, "smoothread: error: %s\n", e.what());
-    std::fflush(stderr);
-    if (size > 1) MPI_Abort(MPI_COMM_WORLD, sr::kExitUserError);
-    code = sr::kExitUserError;
+  } catch (...) {
+    // Every exception that ends a command ends here: bad input, a path the system refuses, an
+    // allocation too large (exit 2) or a bug (exit 1). One line, and every rank is brought down
+    // so that none waits forever in a collective for a rank that stopped.
+    const sr::ExitReport r = sr::explain_exception(std::current_exception());
+    print_error(r.message, rank, size);
+    if (size > 1) MPI_Abort(MPI_COMM_WORLD, r.code);
+    code = r.code;
   }
   MPI_Finalize();
   return code;

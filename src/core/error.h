@@ -5,6 +5,7 @@
 // - SR_ASSERT / SR_CHECK_*: internal or system failures. The message names the call,
 //   file:line, rank, host and device, adds a hint, and aborts *all* ranks (MPI_Abort).
 #pragma once
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -34,6 +35,26 @@ ErrorContext& error_context();
 
 // Throws UserError with the message built from its arguments.
 [[noreturn]] void user_error(const std::string& msg);
+
+// Temporary files that must not outlive a failure (a dataset's `X.h5.tmp` before its rename).
+// Registered paths are removed by fatal(), and by SIGINT/SIGTERM/SIGHUP once
+// install_temporary_cleanup() has run (then the signal ends the process as it would have);
+// an exception unwinds through the owner, whose destructor removes the file and unregisters it.
+void register_temporary(const std::string& path);
+void unregister_temporary(const std::string& path);
+void remove_temporaries() noexcept;  // async-signal-safe
+void install_temporary_cleanup();
+
+// What the top of the program (command dispatch) says about an exception that ended a command:
+// one line and the exit code. kExitUserError for what the user can act on: a UserError, a
+// file-system or system call the OS refused (the message names the path and the reason), an
+// allocation too large for this machine; kExitInternal for anything else (a bug: the message
+// says so and names the exception).
+struct ExitReport {
+  int code = kExitInternal;
+  std::string message;
+};
+ExitReport explain_exception(std::exception_ptr e);
 
 }  // namespace sr
 

@@ -8,8 +8,13 @@
 namespace sr::h5 {
 
 void init() {
-  static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  // HDF5's error-stack settings are per thread in a thread-safe build: every thread that calls
+  // HDF5 (the loader's prefetch thread too) turns the printing off for itself.
+  thread_local bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
 }
 
 std::string last_error() {

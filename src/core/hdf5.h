@@ -23,7 +23,8 @@
 
 namespace sr::h5 {
 
-// Turns HDF5's automatic error printing off; called by every function that opens a file.
+// Turns HDF5's automatic error printing off for the calling thread (HDF5 keeps it per thread);
+// called by every function that opens a file, by SR_CHECK_H5, and by threads that read.
 void init();
 // HDF5's innermost error message of the current thread's stack ("" if none).
 std::string last_error();
@@ -99,4 +100,4 @@ std::string type_name(hid_t type);
 
 }  // namespace sr::h5
 
-#define SR_CHECK_H5(call) ::sr::h5::check((call), #call, __FILE__, __LINE__)
+#define SR_CHECK_H5(call) ::sr::h5::check((::sr::h5::init(), (call)), #call, __FILE__, __LINE__)

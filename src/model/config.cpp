@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <climits>
 #include <cstdio>
 
 #include "core/error.h"
@@ -12,6 +13,17 @@ void require(bool ok, const std::string& msg) {
 }
 std::string kv(const char* key, int64_t v) { return std::string("model.") + key + " = " + std::to_string(v); }
 }  // namespace
+
+Recompute parse_recompute(const std::string& s) {
+  if (s == "none") return Recompute::none;
+  if (s == "attn") return Recompute::attn;
+  if (s == "full") return Recompute::full;
+  throw UserError("model.recompute = " + s + ": expected none, attn or full");
+}
+
+const char* recompute_name(Recompute r) {
+  return r == Recompute::none ? "none" : r == Recompute::attn ? "attn" : "full";
+}
 
 void ModelConfig::validate(int tp) const {
   require(hidden_size > 0, kv("hidden_size", hidden_size) + ": expected a positive integer");
@@ -28,7 +40,9 @@ void ModelConfig::validate(int tp) const {
   require(head_dim() % 2 == 0 && head_dim() <= 256,
           "model head dim hidden_size / num_attention_heads = " + std::to_string(head_dim()) +
               ": expected an even number up to 256");
-  require(sliding_window >= 0, kv("sliding_window", sliding_window) + ": expected 0 (full attention) or a window size");
+  require(sliding_window >= 0 && sliding_window <= INT_MAX,
+          kv("sliding_window", sliding_window) + ": expected 0 (full attention) or a window size up to " +
+              std::to_string(INT_MAX));
   require(rope_theta > 0, "model.rope_theta = " + std::to_string(rope_theta) + ": expected > 0");
   require(rms_norm_eps > 0, "model.rms_norm_eps = " + std::to_string(rms_norm_eps) + ": expected > 0");
   if (tp > 1) {

@@ -6,6 +6,13 @@
 
 namespace sr {
 
+// Which activations a block recomputes in backward instead of keeping from forward:
+// none; attn (the attention half: norm, q/k/v, attention output); full (the whole block,
+// keeping only each block's input).
+enum class Recompute { none, attn, full };
+Recompute parse_recompute(const std::string& s);  // UserError naming model.recompute otherwise
+const char* recompute_name(Recompute r);
+
 struct ModelConfig {
   int64_t hidden_size = 0;
   int64_t num_hidden_layers = 0;
@@ -15,7 +22,7 @@ struct ModelConfig {
   int64_t vocab_size = 0;
   double rope_theta = 1e6;
   double rms_norm_eps = 1e-6;
-  int64_t sliding_window = 0;
+  int64_t sliding_window = 0;  // validate() checks that it fits the kernels' int
   bool tie_word_embeddings = true;
   bool attention_bias = true;
 

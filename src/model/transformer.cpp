@@ -8,17 +8,6 @@
 
 namespace sr {
 
-Recompute parse_recompute(const std::string& s) {
-  if (s == "none") return Recompute::none;
-  if (s == "attn") return Recompute::attn;
-  if (s == "full") return Recompute::full;
-  throw UserError("model.recompute = " + s + ": expected none, attn or full");
-}
-
-const char* recompute_name(Recompute r) {
-  return r == Recompute::none ? "none" : r == Recompute::attn ? "attn" : "full";
-}
-
 // The attention half of a block: everything between its input and the residual `mid`.
 struct Transformer::AttnActs {
   Tensor ln1, rstd1;   // [Tmax,H], [Tmax]

@@ -16,12 +16,7 @@
 
 namespace sr {
 
-// Which activations a block recomputes in backward instead of keeping from forward:
-// none; attn (the attention half: norm, q/k/v, attention output); full (the whole block,
-// keeping only each block's input).
-enum class Recompute { none, attn, full };
-Recompute parse_recompute(const std::string& s);  // UserError on anything else
-const char* recompute_name(Recompute r);
+// Recompute (which activations backward recomputes) is declared with ModelConfig.
 
 struct RunShape {
   int64_t max_tokens = 0;        // tokens of the largest micro-batch

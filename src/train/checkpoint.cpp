@@ -416,6 +416,12 @@ std::string resolve_checkpoint_dir(const std::string& dir) {
 
 std::string describe_checkpoint(const std::string& dir, bool verify) {
   auto kv = read_manifest(dir);
+  // A manifest with a garbled number or no shards is a damaged checkpoint (exit 2), like a
+  // damaged shard: the same checks as loading, also when only inspecting.
+  for (const char* key : {"version", "step", "optimizer_steps", "data_epoch", "data_samples_consumed", "dp", "tp"})
+    manifest_int(kv, key, dir);
+  if (kv["shards"].find_first_not_of(' ') == std::string::npos)
+    throw UserError(dir + "/manifest: key 'shards' lists no shard files (an incomplete checkpoint?)");
   std::ostringstream out;
   out << "checkpoint  " << dir << "\nstep        " << kv["step"] << "\nlayout      dp " << kv["dp"]
       << " x tp " << kv["tp"] << "\ndata state  epoch " << kv["data_epoch"] << ", "
@@ -431,13 +437,17 @@ std::string describe_checkpoint(const std::string& dir, bool verify) {
     out << s << ":\n";
     for (const char* kind : kKinds) {
       if (!h5::exists(file.id(), kind, path)) continue;
-      h5::Handle group(SR_CHECK_H5(H5Gopen2(file.id(), kind, H5P_DEFAULT)), H5Gclose);
+      // A damaged shard is the user's file, not an internal failure: UserErrors, exit 2.
+      h5::Handle group(h5::user_check(H5Gopen2(file.id(), kind, H5P_DEFAULT), path,
+                                      std::string("damaged shard: cannot open group ") + kind),
+                       H5Gclose);
       H5G_info_t ginfo;
-      SR_CHECK_H5(H5Gget_info(group.id(), &ginfo));
+      h5::user_check(H5Gget_info(group.id(), &ginfo), path, std::string("damaged shard: group ") + kind);
       for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
         char name[512];
-        SR_CHECK_H5(H5Lget_name_by_idx(group.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
-                                       sizeof name, H5P_DEFAULT));
+        h5::user_check(H5Lget_name_by_idx(group.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                                          sizeof name, H5P_DEFAULT),
+                       path, std::string("damaged shard: group ") + kind);
         Piece p;
         if (verify) {
           read_piece(file.id(), path, std::string(kind) + "/" + name, p);

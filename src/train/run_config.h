@@ -4,13 +4,23 @@
 #include <cstdint>
 #include <string>
 
+#include "core/dtype.h"
 #include "model/config.h"
 
 namespace sr {
 
+struct RunShape;     // model/transformer.h
+struct AdamWConfig;  // train/optimizer.h
+
+// train.precision: auto (bf16 on cuda, f32 on cpu), f32 or bf16.
+enum class Precision { automatic, f32, bf16 };
+Precision parse_precision(const std::string& s);  // UserError naming train.precision otherwise
+const char* precision_name(Precision p);
+Device parse_device(const std::string& s);  // UserError naming parallel.device otherwise
+
 struct RunConfig {
   ModelConfig model;
-  std::string recompute = "none";   // model.recompute: none|attn|full
+  Recompute recompute = Recompute::none;  // model.recompute: none|attn|full
   int64_t lm_head_chunk = 1024;     // model.lm_head_chunk: tokens per LM-head/loss chunk
 
   int64_t steps = 100;
@@ -26,7 +36,7 @@ struct RunConfig {
   std::string out_dir = "runs/default";
   int threads = 0;                  // CPU threads per rank; 0 = cores / ranks on the node
   double peak_tflops = 989.0;       // the card's dense bf16 peak, for MFU (H100 SXM)
-  std::string precision = "auto";   // auto (bf16 on cuda, f32 on cpu) | f32 | bf16
+  Precision precision = Precision::automatic;  // train.precision
 
   std::string data_path;
   bool shuffle = true;
@@ -36,18 +46,24 @@ struct RunConfig {
   int tp = 1;
   bool zero1 = false;
   bool overlap_grad_reduce = true;  // reduce each layer's DP gradients while backward goes on
-  std::string device = "cpu";       // cpu|cuda
+  Device device = Device::cpu;      // parallel.device: cpu|cuda
   double watchdog_seconds = 300;
 
   int64_t checkpoint_every = 0;     // 0: only at the end and on preemption
   int64_t keep_last = 2;
   int64_t keep_every = 0;           // also keep every K-th step's checkpoint (0: none)
   std::string resume = "auto";      // auto|none|PATH
+  bool overwrite = false;           // a run from scratch may delete another run's checkpoints
 };
 
 // The compute dtype a run uses: bf16 on CUDA unless precision says f32; always f32 on CPU.
 inline bool computes_in_bf16(const RunConfig& c) {
-  return c.device == "cuda" && c.precision != "f32";
+  return c.device == Device::cuda && c.precision != Precision::f32;
 }
+
+// The model's run shape (micro-batch tokens, LM-head chunk, recompute, device, compute dtype)
+// and the AdamW settings of a run: the one translation used by `train` and `bench train`.
+RunShape run_shape(const RunConfig& c);
+AdamWConfig adamw_config(const RunConfig& c);
 
 }  // namespace sr

@@ -14,8 +14,6 @@ namespace sr {
 namespace {
 constexpr int64_t kBucketElements = int64_t(4) << 20;  // 16 MiB of f32 per gradient bucket
 
-Device parse_device(const std::string& d) { return d == "cuda" ? Device::cuda : Device::cpu; }
-
 std::string format_duration(double s) {
   char buf[32];
   const long t = long(s + 0.5);
@@ -25,23 +23,14 @@ std::string format_duration(double s) {
 }  // namespace
 
 Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(grid) {
-  RunShape shape;
-  shape.max_tokens = cfg_.micro_batch_tokens;
-  shape.lm_head_chunk = cfg_.lm_head_chunk;
-  shape.recompute = parse_recompute(cfg_.recompute);
-  shape.device = parse_device(cfg_.device);
-  shape.compute = computes_in_bf16(cfg_) ? DType::bf16 : DType::f32;
+  RunShape shape = run_shape(cfg_);
   zero1_ = cfg_.zero1 && grid_.dp > 1;
   if (zero1_) shape.param_flat_multiple = int64_t(grid_.dp) * 64;
   TensorParallel tp{grid_.tp_group.get(), grid_.tp_rank, grid_.tp};
   model_ = std::make_unique<Transformer>(cfg_.model, shape, tp);
   model_->init_parameters(cfg_.seed, float(cfg_.init_std));
 
-  AdamWConfig oc;
-  oc.beta1 = float(cfg_.beta1);
-  oc.beta2 = float(cfg_.beta2);
-  oc.eps = float(cfg_.adam_eps);
-  oc.weight_decay = float(cfg_.weight_decay);
+  const AdamWConfig oc = adamw_config(cfg_);
   overlap_ = grid_.dp > 1 && !zero1_ && cfg_.overlap_grad_reduce;
   {
     const auto& specs = model_->specs();
@@ -211,7 +200,7 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
   const double eta = train_seconds_ / double(r.step) * double(cfg_.steps - r.step);
   if (r.step % cfg_.log_every == 0 || r.step == cfg_.steps || r.step == 1) {
     std::string mfu;
-    if (cfg_.device == "cuda") {
+    if (cfg_.device == Device::cuda) {
       const double flops = r.flops / std::max(step_seconds, 1e-9);
       char buf[48];
       std::snprintf(buf, sizeof buf, " | MFU %.1f%%", 100.0 * flops / (cfg_.peak_tflops * 1e12 * grid_.world_size));

@@ -60,7 +60,7 @@ expect_user_error tokens-type       "int64_tokens.h5: /tokens has type int64, ex
 expect_user_error id-beyond-vocab   "bad_id.h5: sample 3 has token id 999" "$SR_BIN" data inspect bad_id.h5
 expect_user_error unknown-option    "--frobnicate"                        "$SR_BIN" data inspect good.h5 --frobnicate
 expect_user_error sample-range      "good.h5: --sample 100000 is out of range" "$SR_BIN" data inspect good.h5 --sample 100000
-expect_user_error no-text-file      "absent.txt: cannot open"             "$SR_BIN" data from-text absent.txt --out x.h5 --sample-tokens 64
+expect_user_error no-text-file      "absent.txt: no such file"            "$SR_BIN" data from-text absent.txt --out x.h5 --sample-tokens 64
 expect_user_error missing-out       "--out"                               "$SR_BIN" data from-text t.txt --sample-tokens 64
 expect_user_error bad-subcommand    "unknown subcommand 'frob'"           "$SR_BIN" data frob
 [[ ! -e x.h5 && ! -e x.h5.tmp ]] || { echo "FAIL: a failed from-text left x.h5 or x.h5.tmp"; fails=$((fails + 1)); }

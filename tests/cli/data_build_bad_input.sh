@@ -44,7 +44,7 @@ expect_user_error bad_task "--task 'niah': expected passkey" "$SR_BIN" "${s[@]}"
 expect_user_error bad_context "--context-tokens '0'" "$SR_BIN" data synth --task passkey --context-tokens 0 --samples 2 --out syn.h5
 expect_user_error bad_tokens "--context-tokens '12q'" "$SR_BIN" data synth --task passkey --context-tokens 12q --samples 2 --out syn.h5
 expect_user_error bad_split "--split 'dev': expected train or test" "$SR_BIN" "${s[@]}" --task passkey --split dev
-expect_user_error no_samples "--samples 0" "$SR_BIN" data synth --task passkey --context-tokens 2k --samples 0 --out syn.h5
+expect_user_error no_samples "--samples '0': expected a count" "$SR_BIN" data synth --task passkey --context-tokens 2k --samples 0 --out syn.h5
 expect_user_error missing_haystack "cannot open haystack file none.txt" "$SR_BIN" "${s[@]}" --task passkey --haystack none.txt
 
 # A valid build, then a failed one to the same path leaves the first file as it was.

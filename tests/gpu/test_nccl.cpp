@@ -133,7 +133,7 @@ class NcclTraining : public ScratchDataset {
     c.model.rope_theta = 10000;
     c.model.sliding_window = 24;
     c.model.attention_bias = true;
-    c.precision = "f32";
+    c.precision = Precision::f32;
     return c;
   }
 };
