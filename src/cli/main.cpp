@@ -25,6 +25,8 @@ const char* kUsage =
     "  data    build and inspect datasets: from-text, synth, build, inspect\n"
     "  bench   benchmarks: train (training step throughput), reader, comm\n"
     "  ckpt    inspect a checkpoint: smoothread ckpt inspect runs/demo/checkpoints\n"
+    "  read    read with a trained model: smoothread read --checkpoint runs/sr --input X.jsonl\n"
+    "  eval    accuracy on held-out synthetic tasks: smoothread eval --checkpoint runs/sr\n"
     "\n"
     "  --version   versions of smoothread and the libraries it was built with\n"
     "  <command> --help   the options of a command\n";
@@ -44,7 +46,10 @@ int dispatch(const std::vector<std::string>& argv) {
   if (cmd == "data") return sr::cmd_data(rest);
   if (cmd == "bench") return sr::cmd_bench(rest);
   if (cmd == "ckpt") return sr::cmd_ckpt(rest);
-  throw sr::UserError("unknown command '" + cmd + "': expected train, data, bench or ckpt (see --help)");
+  if (cmd == "read") return sr::cmd_read(rest);
+  if (cmd == "eval") return sr::cmd_eval(rest);
+  throw sr::UserError("unknown command '" + cmd +
+                      "': expected train, data, bench, ckpt, read or eval (see --help)");
 }
 
 // One line on stderr; under mpirun the rank says who saw it.

@@ -23,6 +23,22 @@
 
 namespace sr {
 
+// What the reading loop needs of a model: a batch of independent sequences fed tokens and
+// giving next-token logits. Engine is the real one; tests script others.
+class SequenceModel {
+ public:
+  virtual ~SequenceModel() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual int64_t batch() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual void reset(int64_t s) = 0;
+  // Appends tokens[s] to sequence s (empty: untouched); then logits(s) is the next-token
+  // distribution of every sequence that got tokens.
+  virtual void step(const std::vector<std::vector<uint32_t>>& tokens,
+                    std::vector<std::vector<float>>* all_logits = nullptr) = 0;
+  virtual const float* logits(int64_t s) const = 0;
+};
+
 struct EngineShape {
   int64_t batch = 1;             // independent sequences (one cache each)
   int64_t max_step_tokens = 256; // new tokens of one forward over the whole batch
@@ -34,16 +50,16 @@ struct EngineShape {
   DType compute = DType::f32;    // bf16 on CUDA: bf16 weights, activations and cache
 };
 
-class Engine {
+class Engine : public SequenceModel {
  public:
   Engine(const ModelConfig& cfg, const EngineShape& shape);
-  ~Engine();
+  ~Engine() override;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  const ModelConfig& config() const { return cfg_; }
+  const ModelConfig& config() const override { return cfg_; }
   const EngineShape& shape() const { return shape_; }
-  int64_t batch() const { return shape_.batch; }
+  int64_t batch() const override { return shape_.batch; }
   int64_t cache_capacity() const { return cap_; }  // slots per sequence and layer
 
   // Weights from f32 parameters laid out by parameter_specs(cfg, 0, 1) (e.g. a Transformer's
@@ -53,7 +69,7 @@ class Engine {
   void init_weights(uint64_t seed, float std_dev = 0.02f);
 
   // Forgets sequence s (its position goes back to 0; its cache is overwritten from there).
-  void reset(int64_t s);
+  void reset(int64_t s) override;
   void reset_all();
   // Tokens sequence s has consumed (the position of its next token).
   int64_t position(int64_t s) const { return pos_[size_t(s)]; }
@@ -64,9 +80,11 @@ class Engine {
   // logits after every new token of s, [n_s × vocab] row-major. UserError when a full-attention
   // sequence would pass max_context.
   void step(const std::vector<std::vector<uint32_t>>& tokens,
-            std::vector<std::vector<float>>* all_logits = nullptr);
-  const float* logits(int64_t s) const { return logits_host_.data() + size_t(s) * size_t(vocab_); }
-  int64_t vocab_size() const { return vocab_; }
+            std::vector<std::vector<float>>* all_logits = nullptr) override;
+  const float* logits(int64_t s) const override {
+    return logits_host_.data() + size_t(s) * size_t(vocab_);
+  }
+  int64_t vocab_size() const override { return vocab_; }
 
   // Bytes of weights, cache and activations, and a one-line plan.
   size_t weight_bytes() const;

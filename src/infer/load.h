@@ -1,0 +1,27 @@
+// A trained model for inference: its shape from the checkpoint's manifest (docs/formats.md),
+// its parameters through the training checkpoint loader (any saved TP/DP layout, re-sliced to
+// one rank), copied into an inference Engine.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "infer/engine.h"
+#include "model/config.h"
+
+namespace sr {
+
+struct CheckpointInfo {
+  std::string dir;  // the step directory
+  int64_t step = 0;
+  ModelConfig config;
+};
+
+// `path`: a step directory, a checkpoints/ directory (its `latest`) or a run's out_dir.
+// UserError when there is no checkpoint there or its manifest lacks a model key.
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
+// Loads the checkpoint's parameters (on CPU, one rank: collective over MPI_COMM_SELF only) into
+// `engine`, whose config must be info.config.
+void load_checkpoint_weights(const CheckpointInfo& info, Engine& engine);
+
+}  // namespace sr
