@@ -2,6 +2,7 @@
 #include "kernels/ops.h"
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/profile.h"
 #ifdef SMOOTHREAD_HAVE_CUDA
 #include "kernels/cuda/cuda_ops.h"
 #endif
@@ -28,73 +29,111 @@ namespace {
     SR_CUDA_CALL(op, __VA_ARGS__);                                  \
   } while (0)
 
-void fill_zero(Tensor x) { SR_DISPATCH(fill_zero, x, x); }
-void copy(Tensor dst, Tensor src) { SR_DISPATCH(copy, dst, dst, src); }
-void add_inplace(Tensor y, Tensor x) { SR_DISPATCH(add_inplace, y, y, x); }
-void scale_inplace(Tensor x, float s) { SR_DISPATCH(scale_inplace, x, x, s); }
-double sum_squares(Tensor x) { SR_DISPATCH(sum_squares, x, x); }
+void fill_zero(Tensor x) {
+  ProfileScope profile(OpKind::elementwise);
+  SR_DISPATCH(fill_zero, x, x);
+}
+void copy(Tensor dst, Tensor src) {
+  ProfileScope profile(OpKind::elementwise);
+  SR_DISPATCH(copy, dst, dst, src);
+}
+void add_inplace(Tensor y, Tensor x) {
+  ProfileScope profile(OpKind::elementwise);
+  SR_DISPATCH(add_inplace, y, y, x);
+}
+void scale_inplace(Tensor x, float s) {
+  ProfileScope profile(OpKind::elementwise);
+  SR_DISPATCH(scale_inplace, x, x, s);
+}
+double sum_squares(Tensor x) {
+  ProfileScope profile(OpKind::optimizer);
+  SR_DISPATCH(sum_squares, x, x);
+}
 
 void embedding_forward(Tensor out, Tensor ids, Tensor table, int64_t vocab_start) {
+  ProfileScope profile(OpKind::elementwise);
   SR_DISPATCH(embedding_forward, out, out, ids, table, vocab_start);
 }
 void embedding_backward(Tensor dtable, Tensor dout, Tensor ids, int64_t vocab_start) {
+  ProfileScope profile(OpKind::elementwise);
   SR_DISPATCH(embedding_backward, dtable, dtable, dout, ids, vocab_start);
 }
 
 void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight, float eps) {
+  ProfileScope profile(OpKind::norm);
   SR_DISPATCH(rmsnorm_forward, out, out, rstd, x, weight, eps);
 }
 void rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) {
+  ProfileScope profile(OpKind::norm);
   SR_DISPATCH(rmsnorm_backward, dx, dx, dweight, dout, x, weight, rstd);
 }
 
 void linear_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
+  ProfileScope profile(OpKind::gemm);
   SR_DISPATCH(linear_forward, out, out, x, weight, bias);
 }
 void linear_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
                      bool accumulate_dx) {
+  ProfileScope profile(OpKind::gemm);
   SR_DISPATCH(linear_backward, dweight, dx, dweight, dbias, dout, x, weight, accumulate_dx);
 }
 
 void rope(Tensor x, Tensor positions, float theta, bool inverse) {
+  ProfileScope profile(OpKind::elementwise);
   SR_DISPATCH(rope, x, x, positions, theta, inverse);
 }
 
 void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cu_seqlens,
                        int window) {
+  ProfileScope profile(OpKind::attention_forward);
   SR_DISPATCH(attention_forward, out, out, lse, q, k, v, cu_seqlens, window);
 }
 void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                         Tensor q, Tensor k, Tensor v, Tensor cu_seqlens, int window) {
+  ProfileScope profile(OpKind::attention_backward);
   SR_DISPATCH(attention_backward, dq, dq, dk, dv, dout, out, lse, q, k, v, cu_seqlens, window);
 }
 
+namespace {
+AttentionSettings g_attention_settings;
+}
+void set_attention_settings(const AttentionSettings& s) { g_attention_settings = s; }
+const AttentionSettings& attention_settings() { return g_attention_settings; }
+
 void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
+  ProfileScope profile(OpKind::elementwise);
   SR_DISPATCH(swiglu_forward, out, out, gate, up);
 }
 void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) {
+  ProfileScope profile(OpKind::elementwise);
   SR_DISPATCH(swiglu_backward, dgate, dgate, dup, dout, gate, up);
 }
 
 void logits_row_max(Tensor row_max, Tensor logits) {
+  ProfileScope profile(OpKind::cross_entropy);
   SR_DISPATCH(logits_row_max, logits, row_max, logits);
 }
 void logits_row_sumexp(Tensor sumexp, Tensor logits, Tensor row_max) {
+  ProfileScope profile(OpKind::cross_entropy);
   SR_DISPATCH(logits_row_sumexp, logits, sumexp, logits, row_max);
 }
 void logits_gather_target(Tensor target_logit, Tensor logits, Tensor targets, int64_t vocab_start) {
+  ProfileScope profile(OpKind::cross_entropy);
   SR_DISPATCH(logits_gather_target, logits, target_logit, logits, targets, vocab_start);
 }
 double cross_entropy_loss_sum(Tensor row_max, Tensor sumexp, Tensor target_logit, Tensor weight) {
+  ProfileScope profile(OpKind::cross_entropy);
   SR_DISPATCH(cross_entropy_loss_sum, row_max, row_max, sumexp, target_logit, weight);
 }
 void cross_entropy_backward(Tensor logits, Tensor row_max, Tensor sumexp, Tensor targets,
                             Tensor weight, int64_t vocab_start) {
+  ProfileScope profile(OpKind::cross_entropy);
   SR_DISPATCH(cross_entropy_backward, logits, logits, row_max, sumexp, targets, weight, vocab_start);
 }
 
 void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWParams& p) {
   if (tensors.empty()) return;
+  ProfileScope profile(OpKind::optimizer);
   SR_DISPATCH(adamw_step, tensors.front().param, tensors, p);
 }
 

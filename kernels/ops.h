@@ -55,6 +55,18 @@ void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Ten
 void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                         Tensor q, Tensor k, Tensor v, Tensor cu_seqlens, int window);
 
+// How CUDA attention runs (process-wide; the CPU always runs its deterministic reference).
+// use_cudnn: cuDNN's fused flash attention (tensor cores) for bf16 where the build has cuDNN,
+// else smoothread's own kernels. deterministic: a bitwise-reproducible backward, through
+// cuDNN's deterministic algorithm without a window and the own kernel with one (cuDNN's
+// deterministic backward does not skip work outside the window).
+struct AttentionSettings {
+  bool use_cudnn = true;
+  bool deterministic = false;
+};
+void set_attention_settings(const AttentionSettings& s);
+const AttentionSettings& attention_settings();
+
 // ---- SwiGLU: out[T,I] = silu(gate) · up ----
 void swiglu_forward(Tensor out, Tensor gate, Tensor up);
 // dgate[T,I], dup[T,I] overwritten.

@@ -1,5 +1,8 @@
 // Fused attention over packed variable-length samples: causal, GQA, sliding window, online
 // softmax (FlashAttention-2 structure on CUDA cores, f32 math, f32 or bf16 inputs).
+// The ops below hand bf16 cases to cuDNN first where the build has it (attention_cudnn.cu);
+// these kernels are the fallback, the f32 path, the deterministic windowed backward, and the
+// reference the cuDNN path is tested against.
 //
 // Tiles are 64 queries × 64 keys, 256 threads: thread (ty, tx) = (tid / 16, tid % 16) owns
 // rows 4·ty … 4·ty + 3 of a score tile and its columns tx + 16·j, so each row's 64 scores live
@@ -17,6 +20,9 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cuda_ops.h"
+#ifdef SMOOTHREAD_HAVE_CUDNN
+#include "kernels/cuda/attention_cudnn.h"
+#endif
 
 namespace sr::cuda {
 
@@ -401,6 +407,11 @@ void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Ten
   const Shapes s = check_shapes(q, k, v, cu_seqlens, "attention_forward");
   SR_ASSERT(out.numel() == q.numel() && lse.numel() >= int64_t(s.nh) * s.T, "attention_forward: out/lse shapes");
   if (s.T == 0) return;
+#ifdef SMOOTHREAD_HAVE_CUDNN
+  if (ops::attention_settings().use_cudnn &&
+      cudnn_attention_forward(out, lse, q, k, v, cu_seqlens, window))
+    return;
+#endif
   SR_ATTENTION_DISPATCH(forward_impl, s, q.dtype, out, lse, q, k, v, cu_seqlens, window, s);
 }
 
@@ -412,6 +423,15 @@ void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out
                 dout.numel() == q.numel() && out.numel() == q.numel(),
             "attention_backward: gradient shapes");
   if (s.T == 0) return;
+#ifdef SMOOTHREAD_HAVE_CUDNN
+  // A deterministic windowed backward stays on the own kernel, which skips work outside the
+  // window; cuDNN's deterministic algorithm does not (it costs as much as full causal).
+  const ops::AttentionSettings& as = ops::attention_settings();
+  if (as.use_cudnn && !(as.deterministic && window > 0) &&
+      cudnn_attention_backward(dq, dk, dv, dout, out, lse, q, k, v, cu_seqlens, window,
+                               as.deterministic))
+    return;
+#endif
   SR_ATTENTION_DISPATCH(backward_impl, s, q.dtype, dq, dk, dv, dout, out, lse, q, k, v, cu_seqlens,
                         window, s);
 }

@@ -15,12 +15,23 @@
 #include "core/timer.h"
 #include "dataset/batch.h"
 #include "core/device_memory.h"
+#include "kernels/profile.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
 
 namespace sr {
 
-int bench_train(const std::vector<std::string>& args) {
+int bench_train(const std::vector<std::string>& raw_args) {
+  // `--profile` is short for `--train.profile true`.
+  std::vector<std::string> args;
+  for (const std::string& a : raw_args) {
+    if (a == "--profile") {
+      args.push_back("--train.profile");
+      args.push_back("true");
+    } else {
+      args.push_back(a);
+    }
+  }
   LoadedConfig loaded = load_run_config("bench train", args);
   if (loaded.help) return kExitOk;
   const RunConfig& cfg = loaded.run;
@@ -56,11 +67,16 @@ int bench_train(const std::vector<std::string>& args) {
   };
   for (int64_t i = 0; i < warmup; ++i) step();
   MPI_Barrier(MPI_COMM_WORLD);
+  if (cfg.profile) ops::profile_start(shape.device);
   Timer t;
   for (int64_t i = 0; i < steps; ++i) step();
   device_synchronize(shape.device);
+  const double seconds_this_rank = t.seconds();
   MPI_Barrier(MPI_COMM_WORLD);
   const double seconds = t.seconds();
+  if (cfg.profile)
+    info("bench train: device time per op kind (rank 0)\n%s",
+         ops::profile_table(ops::profile_stop(), seconds_this_rank, steps).c_str());
   const double tokens = double(cfg.micro_batch_tokens) * double(steps) * grid->dp;
   const double tok_s = tokens / seconds;
   const double flops = cfg.model.train_flops_per_token(cfg.micro_batch_tokens) * tok_s;

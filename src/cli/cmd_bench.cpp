@@ -1,4 +1,4 @@
-// `smoothread bench <train|reader|comm>`: measurements, never pass/fail tests.
+// `smoothread bench <train|kernels|reader|comm>`: measurements, never pass/fail tests.
 #include "cli/bench_comm.h"
 #include "cli/commands.h"
 #include "cli/data_commands.h"
@@ -10,12 +10,14 @@
 namespace sr {
 
 int bench_train(const std::vector<std::string>& args);
+int bench_kernels(const std::vector<std::string>& args);
 
 namespace {
 const char* kBenchUsage =
     "usage: smoothread bench <benchmark> [options]\n\n"
     "subcommands:\n"
     "  train   training-step throughput of a config on synthetic tokens (tokens/s, MFU)\n"
+    "  kernels GPU kernels alone: attention, GEMMs, memory-bound (TFLOP/s, GB/s)\n"
     "  reader  training-reader throughput over a token dataset (tokens/s, GB/s)\n"
     "  comm    collective bandwidth over all ranks (MPI or NCCL)\n\n"
     "`smoothread bench <benchmark> --help` describes each one.\n";
@@ -32,9 +34,10 @@ int cmd_bench(const std::vector<std::string>& args) {
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "train") return bench_train(rest);
+  if (args[0] == "kernels") return bench_kernels(rest);
   if (args[0] == "reader") return bench_reader(rest);
   if (args[0] == "comm") return bench_comm(rest);
-  throw UserError("bench: unknown benchmark '" + args[0] + "': expected train, reader or comm");
+  throw UserError("bench: unknown benchmark '" + args[0] + "': expected train, kernels, reader or comm");
 }
 
 }  // namespace sr

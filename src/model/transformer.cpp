@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/device_memory.h"
 #include "kernels/ops.h"
+#include "kernels/profile.h"
 
 namespace sr {
 
@@ -33,6 +34,7 @@ Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorPa
       act_arena_("activations", shape.device) {
   cfg_.validate(tp_.size);
   SR_ASSERT(shape_.max_tokens > 0 && shape_.lm_head_chunk > 0, "run shape needs positive sizes");
+  ops::set_attention_settings(shape_.attention);
   hd_ = cfg_.head_dim();
   nh_ = cfg_.num_attention_heads / tp_.size;
   nkv_ = cfg_.num_key_value_heads / tp_.size;
@@ -126,7 +128,9 @@ void Transformer::refresh_weights() {
 void Transformer::zero_grads() { ops::fill_zero(grads_.flat); }
 
 void Transformer::tp_all_reduce(Tensor x, ReduceOp op) {
-  if (tp_.size > 1) tp_.comm->all_reduce(x, op);
+  if (tp_.size <= 1) return;
+  ops::ProfileScope profile(ops::OpKind::communication);
+  tp_.comm->all_reduce(x, op);
 }
 
 Transformer::AttnActs& Transformer::attn_acts(int64_t l) {

@@ -10,6 +10,7 @@
 
 #include "comm/communicator.h"
 #include "core/arena.h"
+#include "kernels/ops.h"
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -28,6 +29,9 @@ struct RunShape {
   // gradients, a bf16 copy of the weights refreshed after each update, bf16 activations with
   // f32 accumulation; norm statistics, softmax statistics and the loss stay f32.
   DType compute = DType::f32;
+  // How GPU attention runs (cuDNN or own kernels, deterministic backward); process-wide, set
+  // by the model's constructor.
+  ops::AttentionSettings attention;
 };
 
 // The tensor-parallel group this model is split over (size 1: no communication).

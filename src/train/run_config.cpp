@@ -30,6 +30,7 @@ RunShape run_shape(const RunConfig& c) {
   shape.recompute = c.recompute;
   shape.device = c.device;
   shape.compute = computes_in_bf16(c) ? DType::bf16 : DType::f32;
+  shape.attention = {c.cudnn_attention, c.deterministic};
   return shape;
 }
 

@@ -37,6 +37,9 @@ struct RunConfig {
   int threads = 0;                  // CPU threads per rank; 0 = cores / ranks on the node
   double peak_tflops = 989.0;       // the card's dense bf16 peak, for MFU (H100 SXM)
   Precision precision = Precision::automatic;  // train.precision
+  bool deterministic = false;       // bitwise-reproducible GPU attention backward (slower)
+  bool cudnn_attention = true;      // cuDNN's fused attention where the build has it
+  bool profile = false;             // print device time per op kind (bench train, train)
 
   std::string data_path;
   bool shuffle = true;

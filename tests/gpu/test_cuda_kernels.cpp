@@ -10,6 +10,9 @@
 #include "gpu_test_util.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
+#ifdef SMOOTHREAD_HAVE_CUDNN
+#include "kernels/cuda/attention_cudnn.h"
+#endif
 
 namespace sr {
 namespace {
@@ -305,7 +308,39 @@ struct AttnCase {
   int window;
 };
 
-void run_attention_case(const AttnCase& c, DType dtype, uint32_t seed) {
+// Which implementation a case runs: smoothread's own kernels, or cuDNN's fused attention with
+// its default (fast) or deterministic backward, called directly so that a declined case fails.
+enum class AttnImpl { own, cudnn, cudnn_deterministic };
+
+void forward_with(AttnImpl impl, Tensor o, Tensor l, Tensor q, Tensor k, Tensor v, Tensor cu,
+                  int window) {
+  if (impl == AttnImpl::own) {
+    ops::set_attention_settings({false, true});
+    ops::attention_forward(o, l, q, k, v, cu, window);
+    ops::set_attention_settings({});
+    return;
+  }
+#ifdef SMOOTHREAD_HAVE_CUDNN
+  ASSERT_TRUE(cuda::cudnn_attention_forward(o, l, q, k, v, cu, window)) << "cuDNN declined";
+#endif
+}
+
+void backward_with(AttnImpl impl, Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor o, Tensor l,
+                   Tensor q, Tensor k, Tensor v, Tensor cu, int window) {
+  if (impl == AttnImpl::own) {
+    ops::set_attention_settings({false, true});
+    ops::attention_backward(dq, dk, dv, dout, o, l, q, k, v, cu, window);
+    ops::set_attention_settings({});
+    return;
+  }
+#ifdef SMOOTHREAD_HAVE_CUDNN
+  ASSERT_TRUE(cuda::cudnn_attention_backward(dq, dk, dv, dout, o, l, q, k, v, cu, window,
+                                             impl == AttnImpl::cudnn_deterministic))
+      << "cuDNN declined";
+#endif
+}
+
+void run_attention_case(const AttnCase& c, DType dtype, uint32_t seed, AttnImpl impl) {
   Rand r(seed);
   std::vector<int32_t> cu{0};
   for (int32_t n : c.lengths) cu.push_back(cu.back() + n);
@@ -327,24 +362,25 @@ void run_attention_case(const AttnCase& c, DType dtype, uint32_t seed) {
       DK(dtype, {T, nkv, hd}), DV(dtype, {T, nkv, hd}), CU(DType::i32, {B + 1});
   Q.put(q), K.put(k), Vd.put(v), DO.put(dout), CU.put_i32(cu);
   O.poison(), L.poison();
-  ops::attention_forward(O, L, Q, K, Vd, CU, c.window);
+  forward_with(impl, O, L, Q, K, Vd, CU, c.window);
   const double tol = bf ? kBF16 : kF32;
   const std::string what = "hd " + std::to_string(hd) + " nh " + std::to_string(nh) + " nkv " +
                            std::to_string(nkv) + " window " + std::to_string(c.window) + " " +
-                           dtype_name(dtype);
+                           dtype_name(dtype) + " impl " + std::to_string(int(impl));
   EXPECT_LT(rel_err(O.get(), out), tol) << what;
-  EXPECT_LT(rel_err(L.get(), lse), kF32) << what;
-  // Backward from the CPU's out (as stored in this dtype) so only the kernel is measured.
-  O.put(out);
+  EXPECT_LT(rel_err(L.get(), lse), bf ? 1e-4 : kF32) << what;
+  // Backward from the CPU's out and lse (as stored in this dtype) so only the kernel is measured.
+  O.put(out), L.put(lse);
   DQ.poison(), DK.poison(), DV.poison();
-  ops::attention_backward(DQ, DK, DV, DO, O, L, Q, K, Vd, CU, c.window);
+  backward_with(impl, DQ, DK, DV, DO, O, L, Q, K, Vd, CU, c.window);
   const auto dq1 = DQ.get(), dk1 = DK.get(), dv1 = DV.get();
   EXPECT_LT(rel_err(dq1, dq), tol) << what;
   EXPECT_LT(rel_err(dk1, dk), tol) << what;
   EXPECT_LT(rel_err(dv1, dv), tol) << what;
+  if (impl == AttnImpl::cudnn) return;  // cuDNN's fast backward accumulates dq with atomics
   // Deterministic: a second run is bitwise equal.
   DQ.poison(), DK.poison(), DV.poison();
-  ops::attention_backward(DQ, DK, DV, DO, O, L, Q, K, Vd, CU, c.window);
+  backward_with(impl, DQ, DK, DV, DO, O, L, Q, K, Vd, CU, c.window);
   EXPECT_TRUE(gputest::bitwise_equal(DQ.get(), dq1)) << what;
   EXPECT_TRUE(gputest::bitwise_equal(DK.get(), dk1)) << what;
   EXPECT_TRUE(gputest::bitwise_equal(DV.get(), dv1)) << what;
@@ -360,17 +396,65 @@ const std::vector<AttnCase> kAttnCases = {
     {6, 3, 32, {130, 5, 66}, 64},
 };
 
+// The shapes the 3B models use (GQA 16/2, head dims 128 and 64), samples shorter and longer
+// than the window, batch sizes that are and are not powers of two.
+const std::vector<AttnCase> kModelAttnCases = {
+    {16, 2, 128, {300, 60, 500}, 128},
+    {16, 2, 128, {300, 60, 500}, 0},
+    {16, 2, 64, {1, 133, 400, 64, 217}, 96},
+    {16, 2, 64, {1024}, 0},
+    {8, 8, 128, {130, 257}, 128},
+};
+
 TEST(CudaKernels, AttentionF32) {
   SR_REQUIRE_GPU();
   uint32_t seed = 100;
-  for (const AttnCase& c : kAttnCases) run_attention_case(c, DType::f32, seed++);
+  for (const AttnCase& c : kAttnCases) run_attention_case(c, DType::f32, seed++, AttnImpl::own);
 }
 
 TEST(CudaKernels, AttentionBF16) {
   SR_REQUIRE_GPU();
   uint32_t seed = 200;
-  for (const AttnCase& c : kAttnCases) run_attention_case(c, DType::bf16, seed++);
+  for (const AttnCase& c : kAttnCases) run_attention_case(c, DType::bf16, seed++, AttnImpl::own);
+  for (const AttnCase& c : kModelAttnCases) run_attention_case(c, DType::bf16, seed++, AttnImpl::own);
 }
+
+#ifdef SMOOTHREAD_HAVE_CUDNN
+TEST(CudaKernels, AttentionCudnn) {
+  SR_REQUIRE_GPU();
+  uint32_t seed = 300;
+  for (AttnImpl impl : {AttnImpl::cudnn, AttnImpl::cudnn_deterministic}) {
+    for (const AttnCase& c : kAttnCases) run_attention_case(c, DType::bf16, seed++, impl);
+    for (const AttnCase& c : kModelAttnCases) run_attention_case(c, DType::bf16, seed++, impl);
+  }
+}
+
+// The ops route bf16 through cuDNN, and a deterministic windowed backward through the own
+// kernel: bitwise equal to it.
+TEST(CudaKernels, AttentionSettingsRoute) {
+  SR_REQUIRE_GPU();
+  const AttnCase c{16, 2, 64, {300, 77}, 128};
+  Rand r(400);
+  std::vector<int32_t> cu{0, 300, 377};
+  const int64_t T = 377, nh = c.nh, nkv = c.nkv, hd = c.hd;
+  DeviceTensor Q(DType::bf16, {T, nh, hd}), K(DType::bf16, {T, nkv, hd}), Vd(DType::bf16, {T, nkv, hd}),
+      O(DType::bf16, {T, nh, hd}), L(DType::f32, {nh * T}), DO(DType::bf16, {T, nh, hd}),
+      DQ(DType::bf16, {T, nh, hd}), DK(DType::bf16, {T, nkv, hd}), DV(DType::bf16, {T, nkv, hd}),
+      O2(DType::bf16, {T, nh, hd}), DQ2(DType::bf16, {T, nh, hd}), CU(DType::i32, {3});
+  Q.put(gputest::round_bf16(r.vec(T * nh * hd))), K.put(gputest::round_bf16(r.vec(T * nkv * hd)));
+  Vd.put(gputest::round_bf16(r.vec(T * nkv * hd))), DO.put(gputest::round_bf16(r.vec(T * nh * hd)));
+  CU.put_i32(cu);
+  ops::set_attention_settings({true, true});
+  ops::attention_forward(O, L, Q, K, Vd, CU, c.window);
+  ASSERT_TRUE(cuda::cudnn_attention_forward(O2, L, Q, K, Vd, CU, c.window));
+  EXPECT_TRUE(gputest::bitwise_equal(O.get(), O2.get())) << "forward goes through cuDNN";
+  ops::attention_backward(DQ, DK, DV, DO, O, L, Q, K, Vd, CU, c.window);
+  ops::set_attention_settings({false, true});
+  ops::attention_backward(DQ2, DK, DV, DO, O, L, Q, K, Vd, CU, c.window);
+  ops::set_attention_settings({});
+  EXPECT_TRUE(gputest::bitwise_equal(DQ.get(), DQ2.get())) << "deterministic window: own kernel";
+}
+#endif
 
 }  // namespace
 }  // namespace sr
