@@ -3,6 +3,7 @@
 // with a message instead of a silent hang.
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -42,8 +43,9 @@ void check_host(const Tensor& t, const char* what) {
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(MPI_Comm comm, double watchdog_seconds) : watchdog_(watchdog_seconds) {
+  MpiCommunicator(MPI_Comm comm, double watchdog_seconds) {
     SR_CHECK_MPI(MPI_Comm_dup(comm, &comm_));
+    waiter_ = std::make_unique<CollectiveWaiter>(comm_, watchdog_seconds);
     // Errors come back to SR_CHECK_MPI, which names rank, host and device.
     SR_CHECK_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
     SR_CHECK_MPI(MPI_Comm_rank(comm_, &rank_));
@@ -51,6 +53,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   ~MpiCommunicator() override {
+    waiter_.reset();
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (!finalized) MPI_Comm_free(&comm_);
@@ -148,42 +151,20 @@ class MpiCommunicator final : public Communicator {
 
   void finish_all_reduces() override {
     if (pending_.empty()) return;
-    const int n = int(pending_.size());
-    auto all_done = [&] {
-      int flag = 0;
-      SR_CHECK_MPI(MPI_Testall(n, pending_.data(), &flag, MPI_STATUSES_IGNORE));
-      return flag != 0;
-    };
-    if (!poll_until(all_done, watchdog_)) {
-      print_watchdog_message(collective_label("overlapped all_reduce", pending_elements_, pending_dtype_),
-                             size_, watchdog_);
-      abort_job();
-    }
+    waiter_->wait(int(pending_.size()), pending_.data(),
+                  collective_label("overlapped all_reduce", pending_elements_, pending_dtype_));
     pending_.clear();
     pending_elements_ = 0;
   }
 
  private:
   void wait(MPI_Request* req, const char* name, int64_t count, DType dtype) {
-    if (watchdog_ <= 0) {
-      SR_CHECK_MPI(MPI_Wait(req, MPI_STATUS_IGNORE));
-      return;
-    }
-    bool done = poll_until(
-        [&] {
-          int flag = 0;
-          SR_CHECK_MPI(MPI_Test(req, &flag, MPI_STATUS_IGNORE));
-          return flag != 0;
-        },
-        watchdog_);
-    if (done) return;
-    print_watchdog_message(collective_label(name, count, dtype), size_, watchdog_);
-    abort_job();
+    waiter_->wait(1, req, collective_label(name, count, dtype));
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
-  double watchdog_;
+  std::unique_ptr<CollectiveWaiter> waiter_;
   std::vector<MPI_Request> pending_;  // started, unfinished all-reduces
   int64_t pending_elements_ = 0;
   DType pending_dtype_ = DType::f32;

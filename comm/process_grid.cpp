@@ -20,6 +20,9 @@ ProcessGrid::~ProcessGrid() {
   world_comm.reset();
   dp_group.reset();
   tp_group.reset();
+  host_world.reset();
+  host_dp.reset();
+  host_tp.reset();
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;
@@ -41,14 +44,14 @@ std::string processor_name() {
 void check_gpus_visible(const ProcessGrid& g, int visible) {
   int mine[2] = {g.local_rank, visible};  // [2] per rank
   std::vector<int> all(2 * size_t(g.world_size));
-  SR_CHECK_MPI(MPI_Allgather(mine, 2, MPI_INT, all.data(), 2, MPI_INT, g.world));
+  g.host_world->all_gather_bytes(mine, all.data(), sizeof mine, "GPUs visible per rank");
   int bad = -1;
   for (int r = 0; r < g.world_size && bad < 0; ++r)
     if (all[2 * r] >= all[2 * r + 1]) bad = r;
   if (bad < 0) return;
   char host[MPI_MAX_PROCESSOR_NAME] = {};
   std::strncpy(host, g.host.c_str(), sizeof host - 1);
-  SR_CHECK_MPI(MPI_Bcast(host, sizeof host, MPI_CHAR, bad, g.world));
+  g.host_world->broadcast_bytes(host, sizeof host, bad, "host name of the rank without a GPU");
   user_error("device = cuda: rank " + std::to_string(bad) + " on host " + host + " needs GPU " +
              std::to_string(all[2 * bad]) + " but only " + std::to_string(all[2 * bad + 1]) +
              " are visible (start at most as many ranks per node as GPUs, or set device = cpu)");
@@ -85,6 +88,7 @@ std::unique_ptr<ProcessGrid> make_process_grid(int tp, Device device, double wat
   SR_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &ctx.rank));
   ctx.host = g->host;
 
+  g->host_world = std::make_unique<HostCommunicator>(g->world, watchdog_seconds);
   if (device == Device::cuda) {
     check_gpus_visible(*g, cuda_device_count());
     g->device_index = g->local_rank;
@@ -99,6 +103,8 @@ std::unique_ptr<ProcessGrid> make_process_grid(int tp, Device device, double wat
   g->world_comm = make(g->world, watchdog_seconds);
   g->dp_group = make(g->dp_comm, watchdog_seconds);
   g->tp_group = make(g->tp_comm, watchdog_seconds);
+  g->host_dp = std::make_unique<HostCommunicator>(g->dp_comm, watchdog_seconds);
+  g->host_tp = std::make_unique<HostCommunicator>(g->tp_comm, watchdog_seconds);
   return g;
 }
 
@@ -137,9 +143,8 @@ void print_grid_table(const ProcessGrid& grid) {
   mine.pid = int(getpid());
   std::strncpy(mine.host, grid.host.c_str(), sizeof mine.host - 1);
   std::strncpy(mine.device, device_label(grid.device_index).c_str(), sizeof mine.device - 1);
-  std::vector<GridRow> rows(grid.world_rank == 0 ? size_t(grid.world_size) : 0);  // [world]
-  SR_CHECK_MPI(MPI_Gather(&mine, sizeof mine, MPI_BYTE, rows.data(), sizeof mine, MPI_BYTE, 0,
-                          grid.world));
+  std::vector<GridRow> rows(size_t(grid.world_size));  // [world]
+  grid.host_world->all_gather_bytes(&mine, rows.data(), sizeof mine, "process grid table");
   if (grid.world_rank != 0) return;
   std::printf("# process grid: %d ranks = dp %d x tp %d\n", grid.world_size, grid.dp, grid.tp);
   std::printf("# %5s %8s %-20s %5s %3s %3s  %s\n", "rank", "pid", "host", "local", "dp", "tp",

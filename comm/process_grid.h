@@ -8,6 +8,7 @@
 #include <string>
 
 #include "comm/communicator.h"
+#include "comm/host_communicator.h"
 
 namespace sr {
 
@@ -25,6 +26,8 @@ struct ProcessGrid {
 
   // Collectives over each group, on host memory (MPI) or device memory (NCCL) by `device`.
   std::unique_ptr<Communicator> world_comm, dp_group, tp_group;
+  // Host numbers (counts, sums, flags) over the same groups, MPI under the watchdog.
+  std::unique_ptr<HostCommunicator> host_world, host_dp, host_tp;
 
   ProcessGrid() = default;
   ProcessGrid(const ProcessGrid&) = delete;

@@ -94,9 +94,13 @@ ModelParams plan_params(Arena& arena, const ModelConfig& c, const std::vector<Pa
                         : Tensor(at, dtype, {s.local_shape[0], s.local_shape[1]}, arena.device()));
   }
   size_t i = 0;
+  // Flat offset where the tensor about to be taken starts (the end of flat after the last).
+  auto here = [&] { return i < specs.size() ? p.flat_offset[i] : n; };
   p.embed = p.all[i++];
   p.layers.resize(size_t(c.num_hidden_layers));
+  p.embed_range = {0, here()};
   for (LayerParams& L : p.layers) {
+    p.layer_range.push_back({here(), 0});
     L.ln1 = p.all[i++];
     L.wq = p.all[i++];
     L.wk = p.all[i++];
@@ -111,7 +115,9 @@ ModelParams plan_params(Arena& arena, const ModelConfig& c, const std::vector<Pa
     L.w_gate = p.all[i++];
     L.w_up = p.all[i++];
     L.w_down = p.all[i++];
+    p.layer_range.back().end = here();
   }
+  p.tail_range = {here(), n};
   p.final_norm = p.all[i++];
   p.lm_head = c.tie_word_embeddings ? p.embed : p.all[i++];
   SR_ASSERT(i == specs.size(), "parameter layout and specs disagree");

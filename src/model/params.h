@@ -46,6 +46,15 @@ struct ModelParams {
   std::vector<Tensor> all;    // one view per ParamSpec, same order
   Tensor flat;                // [N] every tensor above, contiguous (each padded to 64 elements)
   std::vector<int64_t> flat_offset;  // start of all[i] inside flat
+
+  // The same layout by block, as element ranges [begin, end) of flat that together cover it:
+  // what a DP reduction of one block's gradients covers (padding included).
+  struct Range {
+    int64_t begin = 0, end = 0;
+  };
+  Range embed_range;                 // the embedding (it comes before layer 0)
+  std::vector<Range> layer_range;    // [L] each transformer layer
+  Range tail_range;                  // final norm and untied LM head, to the end of flat
 };
 
 // Lays the specs out in `arena` (call inside Arena::plan) as one flat buffer of `dtype` whose
