@@ -22,6 +22,7 @@ struct ReadRecord {
   Json id;               // the input's "id", or its 0-based record index
   bool has_answer = false;
   std::string answer;
+  std::string where;     // "FILE:LINE: "
 };
 
 std::vector<ReadRecord> read_inputs(const std::string& path) {
@@ -44,6 +45,7 @@ std::vector<ReadRecord> read_inputs(const std::string& path) {
     }
     if (!v.is_object()) throw UserError(where + "expected a JSON object, found " + json_type_name(v));
     ReadRecord r;
+    r.where = where;
     auto field = [&](const char* key, std::string& dst, bool required) {
       const auto it = v.find(key);
       if (it == v.end()) {
@@ -94,8 +96,7 @@ int cmd_read(const std::vector<std::string>& args) {
   const std::vector<ReadRecord> records = read_inputs(input);
   std::vector<ReadInput> inputs;
   for (size_t i = 0; i < records.size(); ++i) {
-    validate_read_input(records[i].input, info.config,
-                        input + ": record " + std::to_string(i) + " (id " + records[i].id.dump() + "): ");
+    validate_read_input(records[i].input, info.config, records[i].where);
     inputs.push_back(records[i].input);
   }
   if (out != "-") {

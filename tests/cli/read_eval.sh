@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# `smoothread read` and `smoothread eval` on a tiny checkpoint trained here by
+# configs/train/sr-cpu.ini: JSONL results with every documented field in all three modes, the
+# eval tables' shape (not a score), and every class of bad input: exit code 2, one stderr line.
+set -euo pipefail
+: "${SR_BIN:?}" "${SR_PYTHON:?}" "${SR_SOURCE_DIR:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+"$SR_BIN" data synth --task passkey --context-tokens 512 --samples 8 --chunk-tokens 96:192 \
+  --out sr.h5 >/dev/null
+"$SR_BIN" train --config "$SR_SOURCE_DIR/configs/train/sr-cpu.ini" --data.path sr.h5 \
+  --train.out_dir run --train.steps 2 --train.warmup_steps 1 --train.micro_batch_tokens 4096 \
+  --train.global_batch_tokens 4096 --train.threads 1 >/dev/null 2>&1 || { echo "FAIL: train"; exit 1; }
+window=$(sed -n 's/^model.sliding_window = //p' run/checkpoints/step_*/manifest)
+
+cat > in.jsonl <<'EOF'
+{"id": "first", "question": "What is the passkey?", "context": "Grass is green. The passkey is 4711. Remember it. The sky is blue and the sea is wide. Birds fly over the hills and the rivers run to the sea. The end.", "answer": "4711"}
+
+{"question": "Who met Carol?", "context": "Alice met Bob.\nBob met Carol.\nCarol met Dave."}
+EOF
+
+check_results() {  # FILE MODE: two records with the documented fields
+  "$SR_PYTHON" - "$1" "$2" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 2, rows
+assert rows[0]["id"] == "first" and rows[1]["id"] == 1, rows
+assert rows[0]["expected"] == "4711" and "expected" not in rows[1]
+for r in rows:
+    for k in ("question", "answer", "mode", "rounds", "chunks", "stopped_early", "summaries",
+              "summary_capped", "answer_capped", "notes", "prefill_tokens", "decode_tokens", "seconds"):
+        assert k in r, (k, r)
+    assert r["mode"] == sys.argv[2]
+    assert r["prefill_tokens"] > len(r["question"]) and r["decode_tokens"] >= 1
+    assert set(r["seconds"]) == {"prefill", "decode", "total"}
+    assert len(r["summaries"]) == len(r["summary_capped"])
+    if sys.argv[2] == "one-round":
+        assert r["rounds"] == 1 and r["summaries"] == []
+    else:
+        assert 1 <= r["rounds"] <= r["chunks"] and len(r["summaries"]) == r["rounds"]
+        assert r["chunks"] >= 2
+PY
+}
+
+for mode in sr one-round multi-round; do
+  if "$SR_BIN" read --checkpoint run --input in.jsonl --out "out_$mode.jsonl" --mode "$mode" \
+      --chunk-tokens 24 --max-summary-tokens 12 --max-answer-tokens 6 --batch 2 2>err.txt &&
+      check_results "out_$mode.jsonl" "$mode"; then
+    echo "ok   read --mode $mode"
+  else
+    echo "FAIL read --mode $mode"; cat err.txt; fails=$((fails + 1))
+  fi
+done
+grep -q "answered" err.txt || { echo "FAIL: no progress line on stderr"; fails=$((fails + 1)); }
+# Sampling with a seed is reproducible; results on stdout with --out - (the default).
+"$SR_BIN" read --checkpoint run/checkpoints --input in.jsonl --temperature 0.8 --top-k 20 --top-p 0.9 \
+  --seed 5 --chunk-tokens 48 --max-summary-tokens 12 --max-answer-tokens 6 2>/dev/null | cut -d, -f1-4 > s1.txt
+"$SR_BIN" read --checkpoint run --input in.jsonl --temperature 0.8 --top-k 20 --top-p 0.9 \
+  --seed 5 --chunk-tokens 48 --max-summary-tokens 12 --max-answer-tokens 6 --batch 1 2>/dev/null | cut -d, -f1-4 > s2.txt
+if [[ $(wc -l <s1.txt) -eq 2 ]] && cmp -s s1.txt s2.txt; then echo "ok   seeded sampling"; else
+  echo "FAIL seeded sampling differs or stdout holds more than the results"; fails=$((fails + 1)); fi
+
+# eval: the table's shape, in Markdown and JSON.
+if "$SR_BIN" eval --checkpoint run --tasks passkey,vartrack --context-tokens 256,512 --samples 2 \
+    --chunk-tokens 48 --max-summary-tokens 8 --max-answer-tokens 8 --batch 4 \
+    --out-json eval.json --out-md eval.md 2>err.txt; then
+  "$SR_PYTHON" - <<'PY' && echo "ok   eval tables" || { echo "FAIL eval tables"; fails=$((fails + 1)); }
+import json
+j = json.load(open("eval.json"))
+assert j["context_tokens"] == [256, 512] and j["split"] == "test", j
+cells = {(r["task"], r["context_tokens"]) for r in j["results"]}
+assert cells == {(t, n) for t in ("passkey", "vartrack") for n in (256, 512)}, cells
+for r in j["results"]:
+    assert r["samples"] == 2 and 0 <= r["accuracy"] <= 1 and r["mean_rounds"] >= 1 and r["mean_tokens"] > 256
+assert len(j["mean"]) == 2
+md = open("eval.md").read().splitlines()
+rows = [l for l in md if l.startswith("| passkey") or l.startswith("| vartrack")]
+assert len(rows) == 4 and all(l.count("|") == 4 for l in rows), md  # task + 2 lengths
+assert any(l.startswith("| task | 256 | 512 |") for l in md), md
+PY
+else
+  echo "FAIL eval"; cat err.txt; fails=$((fails + 1))
+fi
+
+# Bad inputs.
+printf '%s\n' '{"question": "Q?", "context": "x",}' > bad_json.jsonl
+printf '%s\n' '["question", "context"]' > not_object.jsonl
+printf '%s\n' '{"context": "some text"}' > no_question.jsonl
+printf '%s\n' '{"question": "Q?", "context": ""}' > empty_context.jsonl
+printf '%s\n' '{"question": "", "context": "text"}' > empty_question.jsonl
+printf '{"question": "%s", "context": "text"}\n' "$(head -c $((window + 10)) /dev/zero | tr '\0' q)" > long_question.jsonl
+printf '\n' > empty.jsonl
+mkdir -p not_a_checkpoint
+cp -r run/checkpoints/step_00000002 small_vocab
+sed -i 's/^model.vocab_size = .*/model.vocab_size = 256/' small_vocab/manifest
+r=(read --checkpoint run --chunk-tokens 48)
+expect_user_error missing_checkpoint "--checkpoint nope: no such directory" "$SR_BIN" read --checkpoint nope --input in.jsonl
+expect_user_error not_a_checkpoint "no checkpoint there" "$SR_BIN" read --checkpoint not_a_checkpoint --input in.jsonl
+expect_user_error vocab "lacks the Smooth Reading special tokens" "$SR_BIN" read --checkpoint small_vocab --input in.jsonl
+expect_user_error invalid_json "bad_json.jsonl:1: invalid JSON" "$SR_BIN" "${r[@]}" --input bad_json.jsonl
+expect_user_error not_object "not_object.jsonl:1: expected a JSON object, found an array" "$SR_BIN" "${r[@]}" --input not_object.jsonl
+expect_user_error no_question "no_question.jsonl:1: missing field 'question'" "$SR_BIN" "${r[@]}" --input no_question.jsonl
+expect_user_error empty_context "empty_context.jsonl:1: the context is empty" "$SR_BIN" "${r[@]}" --input empty_context.jsonl
+expect_user_error empty_question "empty_question.jsonl:1: the question is empty" "$SR_BIN" "${r[@]}" --input empty_question.jsonl
+expect_user_error long_question "long_question.jsonl:1: the question ($((window + 10)) tokens) does not fit the model's window" \
+  "$SR_BIN" "${r[@]}" --input long_question.jsonl
+expect_user_error no_records "holds no record" "$SR_BIN" "${r[@]}" --input empty.jsonl
+expect_user_error missing_input "cannot open --input nope.jsonl" "$SR_BIN" "${r[@]}" --input nope.jsonl
+expect_user_error chunk_past_window "--chunk-tokens $((window + 1)) is larger than the model's window of $window" \
+  "$SR_BIN" read --checkpoint run --input in.jsonl --chunk-tokens $((window + 1))
+expect_user_error mode "--mode 'fast': expected sr, one-round or multi-round" "$SR_BIN" "${r[@]}" --input in.jsonl --mode fast
+expect_user_error tp "tensor-parallel inference is not implemented" "$SR_BIN" "${r[@]}" --input in.jsonl --tp 2
+expect_user_error top_p "--top-p" "$SR_BIN" "${r[@]}" --input in.jsonl --temperature 1 --top-p 0
+expect_user_error summary_cap "--max-summary-tokens 0: expected at least 1" "$SR_BIN" "${r[@]}" --input in.jsonl --max-summary-tokens 0
+expect_user_error bf16_cpu "--precision bf16 needs --device cuda" "$SR_BIN" "${r[@]}" --input in.jsonl --device cpu --precision bf16
+expect_user_error out_is_input "is the input" "$SR_BIN" "${r[@]}" --input in.jsonl --out in.jsonl
+expect_user_error eval_task "eval: --tasks" "$SR_BIN" eval --checkpoint run --tasks needle
+expect_user_error eval_length "eval: --context-tokens 'lots'" "$SR_BIN" eval --checkpoint run --context-tokens lots
+expect_user_error eval_chunk "is larger than the model's window" "$SR_BIN" eval --checkpoint run --chunk-tokens $((window * 2))
+[[ ! -e in.jsonl.tmp ]] || { echo "FAIL: a temporary output was left"; fails=$((fails + 1)); }
+
+[[ $fails -eq 0 ]] && echo "OK: read and eval"
+exit "$fails"
