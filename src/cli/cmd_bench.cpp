@@ -11,6 +11,7 @@ namespace sr {
 
 int bench_train(const std::vector<std::string>& args);
 int bench_kernels(const std::vector<std::string>& args);
+int bench_read(const std::vector<std::string>& args);
 
 namespace {
 const char* kBenchUsage =
@@ -19,6 +20,7 @@ const char* kBenchUsage =
     "  train   training-step throughput of a config on synthetic tokens (tokens/s, MFU)\n"
     "  kernels GPU kernels alone: attention, GEMMs, memory-bound (TFLOP/s, GB/s)\n"
     "  reader  training-reader throughput over a token dataset (tokens/s, GB/s)\n"
+    "  read    inference: time to answer, prefill/decode tokens/s, memory (Smooth Reading or one-round)\n"
     "  comm    collective bandwidth over all ranks (MPI or NCCL)\n\n"
     "`smoothread bench <benchmark> --help` describes each one.\n";
 }  // namespace
@@ -36,6 +38,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   if (args[0] == "train") return bench_train(rest);
   if (args[0] == "kernels") return bench_kernels(rest);
   if (args[0] == "reader") return bench_reader(rest);
+  if (args[0] == "read") return bench_read(rest);
   if (args[0] == "comm") return bench_comm(rest);
   throw UserError("bench: unknown benchmark '" + args[0] + "': expected train, kernels, reader or comm");
 }
