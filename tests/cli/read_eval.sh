@@ -85,6 +85,22 @@ else
   echo "FAIL eval"; cat err.txt; fails=$((fails + 1))
 fi
 
+# bench read on the tiny shape: one row per context, the JSON's fields.
+if "$SR_BIN" bench read --config "$SR_SOURCE_DIR/configs/model/tiny.ini" --context-tokens 256,512 \
+    --chunk-tokens 32 --summary-tokens 4 --answer-tokens 4 --device cpu --out-json bench.json >bench.txt 2>err.txt &&
+    [[ $(grep -cE '^ +(256|512) ' bench.txt) -eq 2 ]] &&
+    "$SR_PYTHON" -c '
+import json; j = json.load(open("bench.json")); r = j["results"]
+assert [x["context_tokens"] for x in r] == [256, 512] and r[1]["rounds"] == 16
+assert all(x["decode_tokens_per_s"] > 0 and x["prefill_tokens_per_s"] > 0 and x["decode_bound_tokens_per_s"] > 0 for x in r)'; then
+  echo "ok   bench read"
+else
+  echo "FAIL bench read"; cat bench.txt err.txt; fails=$((fails + 1))
+fi
+expect_user_error bench_chunk "bench read: --chunk-tokens 65 is larger than the model's window of 64" \
+  "$SR_BIN" bench read --config "$SR_SOURCE_DIR/configs/model/tiny.ini" --chunk-tokens 65
+expect_user_error bench_no_model "bench read: expected --config MODEL.ini" "$SR_BIN" bench read
+
 # Bad inputs.
 printf '%s\n' '{"question": "Q?", "context": "x",}' > bad_json.jsonl
 printf '%s\n' '["question", "context"]' > not_object.jsonl
