@@ -12,15 +12,22 @@ args=(--config "$SR_SOURCE_DIR/configs/train/demo-cpu.ini" --data.path "$work/da
       --train.out_dir "$out" --train.threads 1 --train.log_every 1000 --checkpoint.every 1
       --checkpoint.keep_last 3 --train.global_batch_tokens 1024)
 
-for delay in 0.7 1.1 1.3 1.7 2.3; do
+# Kill moments follow the run's progress, not the clock (a slow machine must not kill before the
+# first step): N more steps logged, and for N:mid the next checkpoint being written from then on
+# (its .tmp_ directory exists).
+logged() { if [ -f "$out/metrics.jsonl" ]; then wc -l < "$out/metrics.jsonl"; else echo 0; fi; }
+for moment in 1 1:mid 2 2:mid 3; do
+  n=${moment%:mid}
+  before=$(logged)
   "$SR_BIN" train "${args[@]}" --train.steps 1000 >/dev/null 2>&1 &
   pid=$!
-  sleep "$delay"
+  for _ in $(seq 3000); do [ "$(logged)" -ge $((before + n)) ] || ! kill -0 "$pid" 2>/dev/null && break; sleep 0.01; done
+  [ "$moment" = "$n" ] || for _ in $(seq 30000); do compgen -G "$out/checkpoints/.tmp_*" >/dev/null || ! kill -0 "$pid" 2>/dev/null && break; sleep 0.001; done
   kill -9 "$pid"
   wait "$pid" 2>/dev/null
   if [ -f "$out/checkpoints/latest" ]; then
     "$SR_BIN" ckpt inspect "$out/checkpoints" --verify >/dev/null 2>"$work/err" ||
-      { echo "FAIL: after kill -9 at ${delay}s, latest is damaged: $(cat "$work/err")"; fail=1; }
+      { echo "FAIL: after kill -9 at moment $moment, latest is damaged: $(cat "$work/err")"; fail=1; }
   fi
 done
 [ -f "$out/checkpoints/latest" ] || { echo "FAIL: no checkpoint was ever completed"; exit 1; }
