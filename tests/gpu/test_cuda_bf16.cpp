@@ -9,38 +9,16 @@
 #include "core/rng.h"
 #include "dataset/batch.h"
 #include "gpu_test_util.h"
+#include "test_fixtures.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
 
 namespace sr {
 namespace {
 
-ModelConfig bf16_config() {
-  ModelConfig c;
-  c.hidden_size = 128;  // head dim 32
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 256;
-  c.vocab_size = 272;
-  c.rope_theta = 10000;
-  c.sliding_window = 32;
-  return c;
-}
+ModelConfig bf16_config() { return testfix::tiny_model_config(128, 256, 272, 32); }  // head dim 32
 
-Batch random_batch(uint64_t seed) {
-  Batch b;
-  Rng rng(seed, 5);
-  uint64_t id = 0;
-  for (int64_t n : {90, 50, 40}) {
-    std::vector<uint32_t> ids(static_cast<size_t>(n));
-    std::vector<uint8_t> mask(size_t(n), 1);
-    for (auto& x : ids) x = uint32_t(rng.below(272));
-    mask[0] = 0;
-    b.append_sample(id++, ids.data(), mask.data(), n);
-  }
-  return b;
-}
+Batch random_batch(uint64_t seed) { return testfix::random_packed_batch(seed, 5, {90, 50, 40}, 272); }
 
 RunShape shape(Device d, DType compute) {
   RunShape s;

@@ -8,6 +8,7 @@
 #include "core/rng.h"
 #include "dataset/batch.h"
 #include "gpu_test_util.h"
+#include "test_fixtures.h"
 #include "model/transformer.h"
 #include "train/optimizer.h"
 
@@ -15,35 +16,13 @@ namespace sr {
 namespace {
 
 ModelConfig tiny_config(bool tied) {
-  ModelConfig c;
-  c.hidden_size = 64;  // head dim 16
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 176;
-  c.vocab_size = 272;
-  c.rope_theta = 10000;
-  c.rms_norm_eps = 1e-6;
-  c.sliding_window = 24;
+  ModelConfig c = testfix::tiny_model_config(64, 176, 272, 24);  // head dim 16
   c.tie_word_embeddings = tied;
-  c.attention_bias = true;
   return c;
 }
 
-// Three packed samples; the first token of each is not a target.
-Batch packed_batch(uint64_t seed) {
-  Batch b;
-  Rng rng(seed, 3);
-  uint64_t id = 0;
-  for (int64_t n : {70, 33, 20}) {
-    std::vector<uint32_t> ids(static_cast<size_t>(n));
-    std::vector<uint8_t> mask(size_t(n), 1);
-    for (auto& x : ids) x = uint32_t(rng.below(272));
-    mask[0] = 0;
-    b.append_sample(id++, ids.data(), mask.data(), n);
-  }
-  return b;
-}
+// Three packed samples.
+Batch packed_batch(uint64_t seed) { return testfix::random_packed_batch(seed, 3, {70, 33, 20}, 272); }
 
 std::vector<float> to_host(const Tensor& t) {
   std::vector<float> v(size_t(t.numel()));

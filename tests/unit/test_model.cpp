@@ -7,39 +7,17 @@
 #include "core/rng.h"
 #include "dataset/batch.h"
 #include "model/transformer.h"
+#include "test_fixtures.h"
 
 namespace sr {
 namespace {
 
-ModelConfig micro_config() {
-  ModelConfig c;
-  c.hidden_size = 16;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 24;
-  c.vocab_size = 40;
-  c.rope_theta = 10000;
-  c.rms_norm_eps = 1e-6;
-  c.sliding_window = 3;
-  c.tie_word_embeddings = true;
-  c.attention_bias = true;
-  return c;
-}
+// Window 3, shorter than the samples, so the window is exercised.
+ModelConfig micro_config() { return testfix::tiny_model_config(16, 24, 40, 3); }
 
-// Two packed samples of lengths 5 and 7, all targets trained except the first of each.
+// Packed samples (by default two, of lengths 5 and 7) of micro_config's vocabulary.
 Batch micro_batch(uint64_t seed, std::vector<int64_t> lengths = {5, 7}) {
-  Batch b;
-  Rng rng(seed, 7);
-  uint64_t id = 0;
-  for (int64_t n : lengths) {
-    std::vector<uint32_t> ids(static_cast<size_t>(n));
-    std::vector<uint8_t> mask(static_cast<size_t>(n), 1);
-    for (auto& x : ids) x = uint32_t(rng.below(40));
-    mask[0] = 0;
-    b.append_sample(id++, ids.data(), mask.data(), n);
-  }
-  return b;
+  return testfix::random_packed_batch(seed, 7, lengths, 40);
 }
 
 double loss_of(Transformer& m) { return m.forward_backward(false); }

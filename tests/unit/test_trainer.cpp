@@ -9,6 +9,7 @@
 #include "model/transformer.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
+#include "test_fixtures.h"
 
 namespace sr {
 namespace {
@@ -52,15 +53,7 @@ TEST(AdamW, DecaysWeightsButNotNormsOrBiases) {
 }
 
 TEST(Training, OverfitsASmallFixedBatch) {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 64;
-  c.vocab_size = 32;
-  c.rope_theta = 10000;
-  c.sliding_window = 8;
+  const ModelConfig c = testfix::tiny_model_config(32, 64, 32, 8);
   RunShape shape;
   shape.max_tokens = 48;
   Transformer m(c, shape, {});
@@ -68,14 +61,7 @@ TEST(Training, OverfitsASmallFixedBatch) {
   AdamWConfig oc;
   oc.weight_decay = 0.0f;
   AdamW opt(oc, m.specs(), whole_segments(m.specs()), Device::cpu);
-  Batch b;
-  Rng rng(5, 0);
-  for (int s = 0; s < 2; ++s) {
-    std::vector<uint32_t> ids(24);
-    std::vector<uint8_t> mask(24, 1);
-    for (auto& x : ids) x = uint32_t(rng.below(32));
-    b.append_sample(uint64_t(s), ids.data(), mask.data(), 24);
-  }
+  const Batch b = testfix::random_packed_batch(5, 0, {24, 24}, 32);
   const float scale = 1.0f / float(b.num_targets());
   double first = 0, last = 0;
   for (int step = 1; step <= 200; ++step) {
