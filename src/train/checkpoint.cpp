@@ -1,15 +1,23 @@
 #include "train/checkpoint.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <random>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
+#include "comm/host_communicator.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "core/hdf5.h"
@@ -37,21 +45,56 @@ std::string step_name(int64_t step) {
   return buf;
 }
 
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  SR_CHECK_SYS(fd, "open " + path + " for fsync");
-  SR_CHECK_SYS(::fsync(fd), "fsync " + path);
-  ::close(fd);
+// A failed file operation of a checkpoint write: a UserError (exit 2) naming the path and the
+// system's reason; the caller makes every rank agree on it.
+[[noreturn]] void io_failed(const std::string& what, int err) {
+  throw UserError(what + ": " + std::strerror(err));
 }
 
-void write_text_durably(const std::string& path, const std::string& text) {
-  {
-    std::ofstream out(path, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) fatal("write", __FILE__, __LINE__, "cannot write " + path, "check free disk space");
+void fsync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) io_failed("cannot open " + path + " to sync it", errno);
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    io_failed("cannot sync " + path, err);
   }
-  fsync_path(path, false);
+  if (::close(fd) != 0) io_failed("cannot close " + path, errno);
+}
+
+// Writes the whole text with checked write/fsync/close.
+void write_text_durably(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) io_failed("cannot create " + path, errno);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      io_failed("cannot write " + path, err);
+    }
+    done += size_t(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    io_failed("cannot sync " + path, err);
+  }
+  if (::close(fd) != 0) io_failed("cannot close " + path, errno);
+}
+
+void rename_checked(const std::string& from, const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) io_failed("cannot rename " + from + " to " + to, errno);
+}
+
+// The step of a directory name step_NNNNNNNN (8 or more digits); -1 for any other name.
+int64_t parse_step_name(const std::string& n) {
+  if (n.size() < 13 || n.compare(0, 5, "step_") != 0 || n.size() > 5 + 18) return -1;
+  for (size_t i = 5; i < n.size(); ++i)
+    if (n[i] < '0' || n[i] > '9') return -1;
+  return std::stoll(n.substr(5));
 }
 
 std::map<std::string, std::string> read_manifest(const std::string& dir) {
@@ -110,8 +153,9 @@ std::vector<float> to_host(const Tensor& t) {
 bool moments_sharded(const AdamW& opt, const std::vector<ParamSpec>& specs, const ProcessGrid& g) {
   int partial = opt.segments().size() != specs.size();
   for (const ParamSegment& s : opt.segments()) partial |= s.count != specs[s.param].local_numel();
-  MPI_Allreduce(MPI_IN_PLACE, &partial, 1, MPI_INT, MPI_MAX, g.dp_comm);
-  return partial != 0;
+  int64_t any = partial;
+  g.host_dp->all_reduce(&any, 1, ReduceOp::max, "checkpoint: whether AdamW state is sharded");
+  return any != 0;
 }
 
 // The whole local moment (first or second) of every parameter, on the host. Sharded moments
@@ -129,12 +173,16 @@ std::vector<std::vector<float>> full_moments(const AdamW& opt, const std::vector
   }
   if (sharded)
     for (auto& v : out)
-      MPI_Allreduce(MPI_IN_PLACE, v.data(), int(v.size()), MPI_FLOAT, MPI_SUM, g.dp_comm);
+      g.host_dp->all_reduce(v.data(), int64_t(v.size()), ReduceOp::sum,
+                            "checkpoint: gathering sharded AdamW moments");
   return out;
 }
 
-void write_tensor(hid_t file, const std::string& name, const ParamSpec& s,
+// Every call checked: a failure (disk full, file size limit, I/O error) is a UserError naming
+// the shard and the dataset, so that the checkpoint is abandoned on every rank.
+void write_tensor(hid_t file, const std::string& path, const std::string& name, const ParamSpec& s,
                   const std::vector<float>& host) {
+  const std::string what = "cannot write dataset " + name;
   const hsize_t n = hsize_t(host.size());
   h5::Handle space = h5::simple_space({n});
   h5::Handle dcpl = h5::create_plist(H5P_DATASET_CREATE);
@@ -143,17 +191,29 @@ void write_tensor(hid_t file, const std::string& name, const ParamSpec& s,
   SR_CHECK_H5(H5Pset_fletcher32(dcpl.id()));
   h5::Handle lcpl = h5::create_plist(H5P_LINK_CREATE);
   SR_CHECK_H5(H5Pset_create_intermediate_group(lcpl.id(), 1));
-  h5::Handle ds(SR_CHECK_H5(H5Dcreate2(file, name.c_str(), H5T_IEEE_F32LE, space.id(), lcpl.id(),
-                                       dcpl.id(), H5P_DEFAULT)),
+  h5::Handle ds(h5::user_check(H5Dcreate2(file, name.c_str(), H5T_IEEE_F32LE, space.id(),
+                                          lcpl.id(), dcpl.id(), H5P_DEFAULT),
+                               path, what),
                 H5Dclose);
-  SR_CHECK_H5(H5Dwrite(ds.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()));
-  h5::write_attr(ds.id(), "rank", int64_t(s.global_shape.size()));
+  h5::user_check(H5Dwrite(ds.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.data()),
+                 path, what);
+  auto attr = [&](const std::string& key, int64_t value) {
+    h5::Handle sp = h5::scalar_space();
+    h5::Handle a(h5::user_check(H5Acreate2(ds.id(), key.c_str(), H5T_STD_I64LE, sp.id(),
+                                           H5P_DEFAULT, H5P_DEFAULT),
+                                path, what),
+                 H5Aclose);
+    h5::user_check(H5Awrite(a.id(), H5T_NATIVE_INT64, &value), path, what);
+  };
+  attr("rank", int64_t(s.global_shape.size()));
   for (size_t d = 0; d < s.global_shape.size(); ++d) {
-    h5::write_attr(ds.id(), "global_" + std::to_string(d), s.global_shape[d]);
-    h5::write_attr(ds.id(), "local_" + std::to_string(d), s.local_shape[d]);
+    attr("global_" + std::to_string(d), s.global_shape[d]);
+    attr("local_" + std::to_string(d), s.local_shape[d]);
   }
-  h5::write_attr(ds.id(), "split_dim", int64_t(s.split_dim));
-  h5::write_attr(ds.id(), "offset", s.offset);
+  attr("split_dim", int64_t(s.split_dim));
+  attr("offset", s.offset);
+  // The chunk cache writes on close, where a failure would go unseen: flush (checked) first.
+  h5::user_check(H5Dflush(ds.id()), path, what);
 }
 
 // One piece of a tensor as a shard stores it.
@@ -186,6 +246,16 @@ bool read_piece(hid_t file, const std::string& path, const std::string& name, Pi
   p.data.resize(size_t(n));
   h5::user_check(H5Dread(ds.id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data.data()),
                  path, "cannot read dataset " + name + " (checksum mismatch or damaged file)");
+  // Checksums say the bytes are those written; a model that had diverged when it was saved
+  // (or a file rewritten with valid checksums) still cannot be trained on from here.
+  const bool second_moment = name.rfind("adam_v/", 0) == 0;
+  for (size_t i = 0; i < p.data.size(); ++i) {
+    const float x = p.data[i];
+    if (!std::isfinite(x) || (second_moment && x < 0))
+      throw UserError(path + ": dataset " + name + " holds " +
+                      (std::isnan(x) ? "NaN" : std::isinf(x) ? "infinite" : "negative") +
+                      " values (element " + std::to_string(i) + "): not a usable checkpoint");
+  }
   return true;
 }
 
@@ -222,6 +292,7 @@ void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, Tra
   state.data.epoch = uint64_t(manifest_int(kv, "data_epoch", dir));
   state.data.samples_consumed = uint64_t(manifest_int(kv, "data_samples_consumed", dir));
   state.seed = uint64_t(manifest_int(kv, "seed", dir));
+  state.run_id = kv.count("run_id") ? kv["run_id"] : "";
   optimizer.set_steps_taken(manifest_int(kv, "optimizer_steps", dir));
 
   std::vector<std::string> paths;
@@ -279,13 +350,104 @@ void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, Tra
 
 std::vector<int64_t> list_steps(const std::string& root) {
   std::vector<int64_t> steps;
-  if (!fs::exists(root)) return steps;
-  for (const auto& e : fs::directory_iterator(root)) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return steps;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
     const std::string n = e.path().filename().string();
-    if (e.is_directory() && n.rfind("step_", 0) == 0) steps.push_back(std::stoll(n.substr(5)));
+    const int64_t step = parse_step_name(n);
+    if (step >= 0 && e.is_directory()) steps.push_back(step);
   }
   std::sort(steps.rbegin(), steps.rend());
   return steps;
+}
+
+// Runs f; returns "" or the message of what it threw (a UserError or a filesystem error).
+template <class F>
+std::string catching(F&& f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  } catch (const fs::filesystem_error& e) {
+    const std::string p = e.path1().string();
+    return (p.empty() ? std::string() : p + ": ") + e.code().message();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Collective: every rank learns whether any rank failed (a non-empty `why`), and then all of
+// them throw the same UserError, the first failing rank's message.
+void agree(HostCommunicator& comm, const std::string& why, const char* what) {
+  constexpr size_t kBytes = 1024;
+  std::vector<char> mine(kBytes, 0), all(kBytes * size_t(comm.size()));
+  std::strncpy(mine.data(), why.c_str(), kBytes - 1);
+  comm.all_gather_bytes(mine.data(), all.data(), kBytes, what);
+  for (int r = 0; r < comm.size(); ++r) {
+    const char* m = all.data() + size_t(r) * kBytes;
+    if (m[0]) throw UserError(std::string(m, strnlen(m, kBytes)));
+  }
+}
+
+// The run_id of a checkpoint directory: "" for one written before run ids existed, nullopt
+// when its manifest cannot be read.
+std::optional<std::string> run_id_of(const std::string& dir) {
+  try {
+    auto kv = read_manifest(dir);
+    return kv.count("run_id") ? kv["run_id"] : std::string();
+  } catch (const UserError&) {
+    return std::nullopt;
+  }
+}
+
+std::string new_run_id() {
+  std::random_device rd;
+  const uint64_t t = uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
+  const uint64_t x = (uint64_t(rd()) << 32 ^ rd()) ^ t ^ (uint64_t(::getpid()) << 16);
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)x);
+  return buf;
+}
+
+std::string read_latest(const std::string& root) {
+  std::ifstream latest(root + "/latest");
+  std::string name;
+  latest >> name;
+  return name;
+}
+
+// Rank 0 after a checkpoint is in place and named in `latest`: removes the checkpoints this
+// run superseded beyond the policy. Only checkpoints of the same run with a lower step are
+// candidates; the one `latest` names, other runs' and unreadable ones are never touched.
+// A failure here is a warning: the new checkpoint is complete.
+void prune(const std::string& root, const TrainState& state, const CheckpointPolicy& policy) {
+  const std::string latest = read_latest(root);
+  int64_t kept = 1;  // the new checkpoint
+  for (int64_t s : list_steps(root)) {  // newest first
+    if (s >= state.step || step_name(s) == latest) continue;
+    const std::string dir = root + "/" + step_name(s);
+    const auto id = run_id_of(dir);
+    if (!id || *id != state.run_id) continue;
+    const bool milestone = policy.keep_every > 0 && s % policy.keep_every == 0;
+    if (milestone) continue;
+    if (kept < std::max<int64_t>(1, policy.keep_last)) {
+      ++kept;
+      continue;
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec) warn("cannot remove the old checkpoint %s: %s", dir.c_str(), ec.message().c_str());
+  }
+  // Leftovers of interrupted writes (a second run on this out_dir is excluded by the lock).
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(".tmp_step_", 0) == 0 || n.rfind(".old_step_", 0) == 0) {
+      std::error_code ec2;
+      fs::remove_all(e.path(), ec2);
+    }
+  }
 }
 
 }  // namespace
@@ -298,12 +460,28 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
   const std::string root = checkpoints_dir(out_dir);
   const std::string name = step_name(state.step);
   const std::string tmp = root + "/.tmp_" + name, final_dir = root + "/" + name;
-  if (grid.world_rank == 0) {
-    fs::create_directories(root);
-    fs::remove_all(tmp);
-    fs::create_directory(tmp);
-  }
-  MPI_Barrier(grid.world);
+  const std::string failed = "checkpoint " + name + " not written (earlier checkpoints and latest " +
+                             "are untouched): ";
+  HostCommunicator& world = *grid.host_world;
+  auto fail_if = [&](const std::string& why, const char* what) {
+    try {
+      agree(world, why.empty() ? why : failed + why, what);
+    } catch (const UserError&) {
+      if (grid.world_rank == 0) {
+        std::error_code ec;
+        fs::remove_all(tmp, ec);
+      }
+      throw;
+    }
+  };
+
+  std::string why;
+  if (grid.world_rank == 0) why = catching([&] {
+      fs::create_directories(root);
+      fs::remove_all(tmp);
+      fs::create_directory(tmp);
+    });
+  fail_if(why, "checkpoint: creating its directory");
 
   // One copy of each tensor: DP rank 0 of every TP group writes; replicated tensors only once.
   const auto& specs = model.specs();
@@ -311,90 +489,111 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
   const auto first = full_moments(optimizer, specs, false, sharded, grid);
   const auto second = full_moments(optimizer, specs, true, sharded, grid);
   const int writes = grid.dp_rank == 0;
-  if (writes) {
-    const std::string path = tmp + "/" + shard_name(grid.world_rank);
-    {
-      h5::Handle file = h5::create_file(path);
-      h5::write_attr(file.id(), "format", std::string(kFormat));
-      for (size_t i = 0; i < specs.size(); ++i) {
-        if (specs[i].split_dim < 0 && grid.tp_rank != 0) continue;
-        write_tensor(file.id(), std::string("param/") + specs[i].name, specs[i], to_host(model.params().all[i]));
-        write_tensor(file.id(), std::string("adam_m/") + specs[i].name, specs[i], first[i]);
-        write_tensor(file.id(), std::string("adam_v/") + specs[i].name, specs[i], second[i]);
+  if (writes) why = catching([&] {
+      const std::string path = tmp + "/" + shard_name(grid.world_rank);
+      std::vector<std::string> names;
+      {
+        h5::Handle file = h5::create_file(path);
+        h5::write_attr(file.id(), "format", std::string(kFormat));
+        for (size_t i = 0; i < specs.size(); ++i) {
+          if (specs[i].split_dim < 0 && grid.tp_rank != 0) continue;
+          const std::vector<float>* data[3] = {nullptr, &first[i], &second[i]};
+          const std::vector<float> param = to_host(model.params().all[i]);
+          data[0] = &param;
+          for (int k = 0; k < 3; ++k) {
+            names.push_back(std::string(kKinds[k]) + "/" + specs[i].name);
+            write_tensor(file.id(), path, names.back(), specs[i], *data[k]);
+          }
+        }
+        h5::user_check(H5Fflush(file.id(), H5F_SCOPE_GLOBAL), path, "cannot write the file");
       }
-    }
-    fsync_path(path, false);
-  }
+      fsync_path(path, false);
+      // Read back: checksums, sizes, and finite values, before anything names this checkpoint.
+      h5::Handle file = h5::open_file_read(path);
+      Piece piece;
+      for (const std::string& n : names)
+        if (!read_piece(file.id(), path, n, piece))
+          throw UserError(path + ": dataset " + n + " is missing after writing it");
+    });
+  fail_if(why, "checkpoint: writing the shards");
   std::vector<int> writers(size_t(grid.world_size));
-  MPI_Gather(&writes, 1, MPI_INT, writers.data(), 1, MPI_INT, 0, grid.world);
+  world.all_gather_bytes(&writes, writers.data(), sizeof(int), "checkpoint: which ranks wrote shards");
 
-  if (grid.world_rank == 0) {
-    std::ostringstream m;
-    m << "format = " << kFormat << "\nversion = " << kVersion << "\nsmoothread = " << smoothread_version()
-      << " (" << smoothread_git_sha() << ")\nstep = " << state.step
-      << "\noptimizer_steps = " << optimizer.steps_taken() << "\ndata_epoch = " << state.data.epoch
-      << "\ndata_samples_consumed = " << state.data.samples_consumed << "\nseed = " << state.seed
-      << "\ndp = " << grid.dp << "\ntp = " << grid.tp << "\nshards =";
-    for (int r = 0; r < grid.world_size; ++r)
-      if (writers[size_t(r)]) m << " " << shard_name(r);
-    m << "\n";
-    for (const auto& [key, value] : shape_keys(model.config())) m << key << " = " << value << "\n";
-    write_text_durably(tmp + "/manifest", m.str());
-    fsync_path(tmp, true);
-    fs::remove_all(final_dir);
-    fs::rename(tmp, final_dir);
-    fsync_path(root, true);
-    write_text_durably(root + "/latest.tmp", name + "\n");
-    fs::rename(root + "/latest.tmp", root + "/latest");
-    fsync_path(root, true);
-    // Prune: keep the newest keep_last, and every keep_every-th step.
-    const std::vector<int64_t> steps = list_steps(root);
-    for (size_t i = 0; i < steps.size(); ++i) {
-      const bool newest = int64_t(i) < std::max<int64_t>(1, policy.keep_last);
-      const bool milestone = policy.keep_every > 0 && steps[i] % policy.keep_every == 0;
-      if (!newest && !milestone) fs::remove_all(root + "/" + step_name(steps[i]));
-    }
-  }
-  MPI_Barrier(grid.world);
+  if (grid.world_rank == 0) why = catching([&] {
+      std::ostringstream m;
+      m << "format = " << kFormat << "\nversion = " << kVersion << "\nsmoothread = " << smoothread_version()
+        << " (" << smoothread_git_sha() << ")\nstep = " << state.step
+        << "\noptimizer_steps = " << optimizer.steps_taken() << "\ndata_epoch = " << state.data.epoch
+        << "\ndata_samples_consumed = " << state.data.samples_consumed << "\nseed = " << state.seed
+        << "\nrun_id = " << state.run_id << "\ndp = " << grid.dp << "\ntp = " << grid.tp << "\nshards =";
+      for (int r = 0; r < grid.world_size; ++r)
+        if (writers[size_t(r)]) m << " " << shard_name(r);
+      m << "\n";
+      for (const auto& [key, value] : shape_keys(model.config())) m << key << " = " << value << "\n";
+      write_text_durably(tmp + "/manifest", m.str());
+      fsync_path(tmp, true);
+      read_manifest(tmp);
+      // Complete, synced and read back: now it may replace an older copy of the same step and
+      // be named in latest.
+      const std::string aside = root + "/.old_" + name;
+      const bool replaces = fs::exists(final_dir);
+      if (replaces) {
+        fs::remove_all(aside);
+        rename_checked(final_dir, aside);
+      }
+      rename_checked(tmp, final_dir);
+      fsync_path(root, true);
+      write_text_durably(root + "/latest.tmp", name + "\n");
+      rename_checked(root + "/latest.tmp", root + "/latest");
+      fsync_path(root, true);
+      if (replaces) fs::remove_all(aside);
+    });
+  fail_if(why, "checkpoint: naming it in latest");
+  if (grid.world_rank == 0) prune(root, state, policy);
+  world.barrier("checkpoint: done");
   return final_dir;
 }
 
-bool load_checkpoint(const std::string& out_dir, const std::string& resume, const ProcessGrid& grid,
-                     Transformer& model, AdamW& optimizer, TrainState& state) {
-  if (resume == "none") return false;
+bool load_checkpoint(const std::string& out_dir, const std::string& resume, bool overwrite,
+                     const ProcessGrid& grid, Transformer& model, AdamW& optimizer,
+                     TrainState& state) {
+  HostCommunicator& world = *grid.host_world;
+  const std::string root = checkpoints_dir(out_dir);
   std::vector<std::string> candidates;
   const bool automatic = resume == "auto";
   if (automatic) {
-    const std::string root = checkpoints_dir(out_dir);
-    std::ifstream latest(root + "/latest");
-    std::string name;
+    const std::string name = read_latest(root);
     int64_t newest = INT64_MAX;
-    if (latest >> name) {
-      candidates.push_back(root + "/" + name);
-      newest = name.size() > 5 ? std::stoll(name.substr(5)) : INT64_MAX;
+    if (!name.empty()) {
+      const int64_t step = parse_step_name(name);
+      if (step >= 0) {
+        candidates.push_back(root + "/" + name);
+        newest = step;
+      } else {
+        warn("%s/latest names '%s', not a checkpoint: ignoring it", root.c_str(), name.c_str());
+      }
     }
     for (int64_t s : list_steps(root))
       if (s < newest) candidates.push_back(root + "/" + step_name(s));
-    if (candidates.empty()) return false;
-  } else {
+  } else if (resume != "none") {
     if (!fs::is_directory(resume)) throw UserError("checkpoint.resume = " + resume + ": not a checkpoint directory");
     candidates.push_back(resume);
   }
+  bool resumed = false;
   for (const std::string& dir : candidates) {
-    int ok = 1;
     std::string why;
     try {
       load_from(dir, model, optimizer, state);
     } catch (const ShapeMismatch&) {
       throw;
     } catch (const UserError& e) {
-      ok = 0;
       why = e.what();
+      if (why.empty()) why = "cannot be loaded";
     }
-    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, grid.world);
-    if (ok) {
+    if (world.all_true(why.empty(), "checkpoint: loaded on every rank")) {
       info("resumed from %s (step %lld)", dir.c_str(), (long long)state.step);
-      return true;
+      resumed = true;
+      break;
     }
     if (!why.empty()) {
       if (!automatic) throw UserError(why);
@@ -402,7 +601,79 @@ bool load_checkpoint(const std::string& out_dir, const std::string& resume, cons
     }
     if (!automatic) throw UserError(dir + ": cannot be loaded on another rank (see its message)");
   }
-  throw UserError(checkpoints_dir(out_dir) + ": no checkpoint could be loaded (see the messages above)");
+  if (!resumed && !candidates.empty())
+    throw UserError(root + ": no checkpoint could be loaded (see the messages above)");
+
+  // Whose checkpoints are in out_dir: a run starting from scratch must not mix its own with
+  // another run's (pruning, `latest` and resume would then pick between two histories).
+  char id[32] = {};
+  if (grid.world_rank == 0) {
+    std::snprintf(id, sizeof id, "%s", resumed ? state.run_id.c_str() : new_run_id().c_str());
+  }
+  world.broadcast_bytes(id, sizeof id, 0, "checkpoint: run id");
+  if (!resumed) state.run_id = id;
+  std::string why;
+  if (grid.world_rank == 0) why = catching([&] {
+      std::vector<std::string> others;
+      for (int64_t s : list_steps(root)) {
+        const std::string dir = root + "/" + step_name(s);
+        if (!resumed) {
+          others.push_back(step_name(s));
+          continue;
+        }
+        const auto other = run_id_of(dir);
+        if (other && *other != state.run_id) others.push_back(step_name(s));
+      }
+      if (others.empty()) return;
+      std::string list;
+      for (size_t i = 0; i < others.size() && i < 3; ++i) list += (i ? ", " : "") + others[i];
+      if (others.size() > 3) list += ", ...";
+      if (!overwrite)
+        throw UserError("train.out_dir = " + out_dir + " holds checkpoints of another run (" + list +
+                        "): resume them with checkpoint.resume = auto, choose another train.out_dir, "
+                        "or set checkpoint.overwrite = true to delete them");
+      for (const std::string& n : others) fs::remove_all(root + "/" + n);
+      if (std::find(others.begin(), others.end(), read_latest(root)) != others.end())
+        fs::remove(root + "/latest");
+      info("checkpoint.overwrite: deleted %zu checkpoint(s) of another run in %s", others.size(), root.c_str());
+    });
+  agree(world, why, "checkpoint: checking out_dir for another run's checkpoints");
+  return resumed;
+}
+
+RunDirLock::RunDirLock(const std::string& out_dir, const ProcessGrid& grid) {
+  std::string why;
+  if (grid.world_rank == 0) why = catching([&] {
+      const std::string key = "train.out_dir = " + out_dir;
+      std::error_code ec;
+      fs::create_directories(out_dir, ec);
+      if (ec) throw UserError(key + ": cannot create the directory (" + ec.message() + ")");
+      const std::string path = out_dir + "/.lock";
+      fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd_ < 0) throw UserError(key + ": cannot create " + path + " (" + std::strerror(errno) + ")");
+      if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        char holder[256] = {};
+        if (::pread(fd_, holder, sizeof holder - 1, 0) > 0) holder[strcspn(holder, "\n")] = 0;
+        ::close(fd_);
+        fd_ = -1;
+        if (err == EWOULDBLOCK)
+          throw UserError(key + " is in use by another smoothread run (" +
+                          (holder[0] ? std::string(holder) : std::string("see ")) + " holding " + path +
+                          "): wait for it to end, or choose another train.out_dir");
+        throw UserError(key + ": cannot lock " + path + " (" + std::strerror(err) + ")");
+      }
+      char host[128] = "?";
+      ::gethostname(host, sizeof host - 1);
+      const std::string me = "pid " + std::to_string(::getpid()) + " on " + host + "\n";
+      if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) < 0)
+        throw UserError(key + ": cannot write " + path + " (" + std::strerror(errno) + ")");
+    });
+  agree(*grid.host_world, why, "locking train.out_dir");
+}
+
+RunDirLock::~RunDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays
 }
 
 std::string resolve_checkpoint_dir(const std::string& dir) {

@@ -21,6 +21,9 @@ struct TrainState {
   int64_t step = 0;
   LoaderState data;
   uint64_t seed = 0;
+  // Which run wrote the checkpoint: chosen when a run starts from scratch and kept by every
+  // run that resumes it. Pruning only ever removes checkpoints of this run.
+  std::string run_id;
 };
 
 struct CheckpointPolicy {
@@ -31,7 +34,12 @@ struct CheckpointPolicy {
 // The checkpoints directory of a run.
 std::string checkpoints_dir(const std::string& out_dir);
 
-// Collective over the grid. Writes step state.step; prunes by the policy. Returns the path.
+// Collective over the grid. Writes step state.step under a temporary name, checks every
+// write, fsyncs and reads each shard back, renames it into place and only then names it in
+// `latest`; then prunes by the policy the older checkpoints of state.run_id (never the new
+// one, never another run's, never a higher step). Any failure on any rank is a UserError on
+// every rank naming the file and the cause, with `latest` and older checkpoints untouched.
+// Returns the path.
 std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
                             const Transformer& model, const AdamW& optimizer,
                             const TrainState& state, const CheckpointPolicy& policy);
@@ -40,8 +48,27 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
 // that fails to load; none: nothing; else a checkpoint directory, whose failure is an error),
 // loads it into model and optimizer, and returns true with `state` filled; false when there
 // is nothing to resume. A model shape that differs from the checkpoint's is a UserError.
-bool load_checkpoint(const std::string& out_dir, const std::string& resume, const ProcessGrid& grid,
-                     Transformer& model, AdamW& optimizer, TrainState& state);
+// A checkpoint whose tensors hold NaN or infinite values counts as damaged. Starting from
+// scratch (or from a checkpoint of another run) over <out_dir>/checkpoints holding another
+// run's checkpoints is a UserError unless `overwrite`, which deletes those first.
+// state.run_id is the resumed run's, or a new one.
+bool load_checkpoint(const std::string& out_dir, const std::string& resume, bool overwrite,
+                     const ProcessGrid& grid, Transformer& model, AdamW& optimizer,
+                     TrainState& state);
+
+// Holds <out_dir>/.lock (flock, rank 0) for a run's lifetime, so that a second run on the
+// same out_dir is refused with a UserError on every rank instead of interleaving metrics and
+// checkpoints. Creates out_dir. Collective.
+class RunDirLock {
+ public:
+  RunDirLock(const std::string& out_dir, const ProcessGrid& grid);
+  ~RunDirLock();
+  RunDirLock(const RunDirLock&) = delete;
+  RunDirLock& operator=(const RunDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 // A checkpoint directory itself, or a checkpoints/ directory resolved through its `latest`.
 std::string resolve_checkpoint_dir(const std::string& dir);

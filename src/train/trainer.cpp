@@ -12,8 +12,6 @@
 namespace sr {
 
 namespace {
-constexpr int64_t kBucketElements = int64_t(4) << 20;  // 16 MiB of f32 per gradient bucket
-
 std::string format_duration(double s) {
   char buf[32];
   const long t = long(s + 0.5);
@@ -23,44 +21,23 @@ std::string format_duration(double s) {
 }  // namespace
 
 Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(grid) {
+  // First: a second run on this out_dir stops here, before it reads or writes anything there.
+  lock_ = std::make_unique<RunDirLock>(cfg_.out_dir, grid_);
   RunShape shape = run_shape(cfg_);
-  zero1_ = cfg_.zero1 && grid_.dp > 1;
-  if (zero1_) shape.param_flat_multiple = int64_t(grid_.dp) * 64;
+  shape.param_flat_multiple = GradSync::flat_multiple(grid_, cfg_.zero1);
   TensorParallel tp{grid_.tp_group.get(), grid_.tp_rank, grid_.tp};
   model_ = std::make_unique<Transformer>(cfg_.model, shape, tp);
   model_->init_parameters(cfg_.seed, float(cfg_.init_std));
-
-  const AdamWConfig oc = adamw_config(cfg_);
-  overlap_ = grid_.dp > 1 && !zero1_ && cfg_.overlap_grad_reduce;
-  {
-    const auto& specs = model_->specs();
-    const auto& off = model_->params().flat_offset;
-    auto first_of = [&](const std::string& prefix) {
-      for (size_t i = 0; i < specs.size(); ++i)
-        if (specs[i].name.rfind(prefix, 0) == 0) return off[i];
-      return int64_t(-1);
-    };
-    const int64_t L = cfg_.model.num_hidden_layers;
-    const int64_t tail = first_of("model.norm."), end = model_->grads().flat.numel();
-    for (int64_t l = L - 1; l >= 0; --l) {
-      const int64_t b = first_of("model.layers." + std::to_string(l) + ".");
-      reduce_ranges_.push_back({b, l + 1 < L ? first_of("model.layers." + std::to_string(l + 1) + ".") : tail});
-    }
-    reduce_ranges_.push_back({0, first_of("model.layers.0.")});
-    reduce_ranges_.push_back({tail, end});
-  }
-  std::vector<ParamSegment> owned = whole_segments(model_->specs());
-  if (zero1_) {
-    const int64_t shard = model_->params().flat.numel() / grid_.dp;
-    owned = flat_range_segments(model_->specs(), model_->params().flat_offset,
-                                shard * grid_.dp_rank, shard * (grid_.dp_rank + 1));
-  }
-  optimizer_ = std::make_unique<AdamW>(oc, model_->specs(), std::move(owned), shape.device);
-
+  grad_sync_ = std::make_unique<GradSync>(*model_, grid_, cfg_.zero1, cfg_.overlap_grad_reduce);
+  optimizer_ = std::make_unique<AdamW>(adamw_config(cfg_), model_->specs(),
+                                       grad_sync_->owned_segments(), shape.device);
   schedule_ = {cfg_.lr, cfg_.min_lr, cfg_.warmup_steps, cfg_.steps};
 
   TrainState resumed;
-  if (load_checkpoint(cfg_.out_dir, cfg_.resume, grid_, *model_, *optimizer_, resumed)) {
+  const bool was_resumed = load_checkpoint(cfg_.out_dir, cfg_.resume, cfg_.overwrite, grid_,
+                                           *model_, *optimizer_, resumed);
+  run_id_ = resumed.run_id;
+  if (was_resumed) {
     step_ = resumed.step;
     model_->refresh_weights();
   }
@@ -84,58 +61,15 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
        (unsigned long long)loader_->dataset().num_samples(),
        (unsigned long long)loader_->dataset().num_tokens());
   if (grid_.world_rank == 0) {
-    std::filesystem::create_directories(cfg_.out_dir);
+    // A run from scratch starts the metrics afresh; a resumed one appends.
     const std::string path = cfg_.out_dir + "/metrics.jsonl";
-    metrics_ = std::fopen(path.c_str(), "a");
-    if (!metrics_) throw UserError(path + ": cannot open for appending");
+    metrics_ = std::fopen(path.c_str(), was_resumed ? "a" : "w");
+    if (!metrics_) throw UserError(path + ": cannot open for writing: " + errno_text());
   }
 }
 
 Trainer::~Trainer() {
   if (metrics_) std::fclose(metrics_);
-}
-
-Tensor Trainer::owned_shard(const Tensor& flat) const {
-  const int64_t shard = flat.numel() / grid_.dp;
-  return flat.rows(shard * grid_.dp_rank, shard);
-}
-
-void Trainer::reduce_gradients(size_t next_range) {
-  if (grid_.dp == 1) return;
-  const Tensor flat = model_->grads().flat;
-  if (overlap_) {
-    // The rest in the same order on every rank (one with no micro-batches starts them all).
-    for (; next_range < reduce_ranges_.size(); ++next_range) {
-      const auto [b, e] = reduce_ranges_[next_range];
-      grid_.dp_group->start_all_reduce(flat.rows(b, e - b));
-    }
-    grid_.dp_group->finish_all_reduces();
-    return;
-  }
-  if (zero1_) {
-    // Each DP rank receives the summed gradients of the slice whose optimizer state it owns.
-    grid_.dp_group->reduce_scatter(owned_shard(flat), flat);
-    return;
-  }
-  // All gradients are one flat buffer; reduce it in fixed-size buckets.
-  for (int64_t off = 0; off < flat.numel(); off += kBucketElements)
-    grid_.dp_group->all_reduce(flat.rows(off, std::min(kBucketElements, flat.numel() - off)),
-                               ReduceOp::sum);
-}
-
-double Trainer::global_grad_norm() {
-  // Split tensors hold disjoint slices on the TP ranks; replicated ones are identical there
-  // and count once.
-  // With ZeRO-1 each DP rank holds the reduced gradients of its own segments only.
-  double sums[2] = {0, 0};  // split, replicated
-  const auto& specs = model_->specs();
-  for (const ParamSegment& s : optimizer_->segments()) {
-    const double sq = ops::sum_squares(segment_view(model_->grads().all[s.param], s.begin, s.count));
-    sums[specs[s.param].split_dim >= 0 ? 0 : 1] += sq;
-  }
-  if (zero1_) MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, grid_.dp_comm);
-  if (grid_.tp > 1) MPI_Allreduce(MPI_IN_PLACE, &sums[0], 1, MPI_DOUBLE, MPI_SUM, grid_.tp_comm);
-  return std::sqrt(sums[0] + sums[1]);
 }
 
 StepResult Trainer::train_step() {
@@ -147,9 +81,15 @@ StepResult Trainer::train_step() {
     counts[0] += b.num_tokens();
     counts[1] += b.num_targets();
   }
-  MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, grid_.dp_comm);
+  grid_.host_dp->all_reduce(counts, 2, ReduceOp::sum, "tokens and targets of the step");
   r.tokens = counts[0];
   r.targets = counts[1];
+  // The same on every rank (summed above), so all of them stop here together.
+  if (r.targets == 0)
+    throw UserError(cfg_.data_path + ": step " + std::to_string(r.step) + "'s global batch of " +
+                    std::to_string(r.tokens) +
+                    " tokens has no trained tokens (a loss mask of zeros, or samples of one "
+                    "token): there is nothing to learn from this data");
 
   model_->zero_grads();
   // Σ cross-entropy and the step's model FLOPs (each sample's attention counted at its length).
@@ -161,32 +101,31 @@ StepResult Trainer::train_step() {
     }
   const float scale = r.targets > 0 ? 1.0f / float(r.targets) : 0.0f;
   // With overlap, the last micro-batch's backward starts each finished layer's reduction.
-  size_t next_range = 0;
-  const std::function<void(int64_t)> start_layer = [&](int64_t) {
-    const auto [b, e] = reduce_ranges_[next_range++];
-    grid_.dp_group->start_all_reduce(model_->grads().flat.rows(b, e - b));
-  };
+  grad_sync_->begin_step();
+  const std::function<void(int64_t)> layer_done = grad_sync_->layer_hook();
   for (size_t i = 0; i < batches.size(); ++i) {
     model_->set_batch(ModelBatch(batches[i]), scale);
     const bool last = i + 1 == batches.size();
-    sums[0] += model_->forward_backward(true, overlap_ && last ? start_layer : nullptr);
+    sums[0] += model_->forward_backward(true, last ? layer_done : nullptr);
   }
-  MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, grid_.dp_comm);
-  r.loss = r.targets > 0 ? sums[0] / double(r.targets) : 0.0;
+  grid_.host_dp->all_reduce(sums, 2, ReduceOp::sum, "loss and FLOPs of the step");
+  r.loss = sums[0] / double(r.targets);
   r.flops = sums[1];
-  reduce_gradients(next_range);
-  r.grad_norm = global_grad_norm();
+  grad_sync_->reduce();
+  r.grad_norm = grad_sync_->global_norm(*optimizer_);
   r.lr = schedule_.at(r.step);
-  r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm) || r.targets == 0;
+  r.skipped = !std::isfinite(r.loss) || !std::isfinite(r.grad_norm);
   if (!r.skipped) {
     float clip = 1.0f;
     if (cfg_.grad_clip > 0 && r.grad_norm > cfg_.grad_clip) clip = float(cfg_.grad_clip / r.grad_norm);
     optimizer_->step(model_->params().all, model_->grads().all, float(r.lr), clip);
     // Every DP rank updated its slice; gather the whole parameters back on all of them.
-    if (zero1_) grid_.dp_group->all_gather(model_->params().flat, owned_shard(model_->params().flat));
+    grad_sync_->gather_params();
     model_->refresh_weights();
+    consecutive_skipped_ = 0;
   } else {
     ++skipped_steps_;
+    ++consecutive_skipped_;
   }
   step_ = r.step;
   return r;
@@ -222,7 +161,7 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
 
 std::string Trainer::save() {
   Timer t;
-  TrainState st{step_, loader_->state(), cfg_.seed};
+  TrainState st{step_, loader_->state(), cfg_.seed, run_id_};
   const std::string dir =
       save_checkpoint(cfg_.out_dir, grid_, *model_, *optimizer_, st, {cfg_.keep_last, cfg_.keep_every});
   info("checkpoint: %s (%.2f s)", dir.c_str(), t.seconds());
@@ -237,11 +176,17 @@ int Trainer::run() {
     Timer t;
     const StepResult r = train_step();
     log_step(r, t.seconds());
+    if (consecutive_skipped_ >= kMaxConsecutiveSkipped)
+      throw UserError("steps " + std::to_string(r.step - consecutive_skipped_ + 1) + " to " +
+                      std::to_string(r.step) + ": loss or gradients not finite " +
+                      std::to_string(consecutive_skipped_) +
+                      " steps in a row, none of them updated the model (lower train.lr or "
+                      "check the data and the checkpoint resumed from)");
     if (r.step == first_step) first_loss = r.loss;
     last_loss = r.loss;
     // Every rank learns whether any rank was signalled, so all stop at the same step.
-    int stop = preemption_signalled();
-    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, grid_.world);
+    int64_t stop = preemption_signalled();
+    grid_.host_world->all_reduce(&stop, 1, ReduceOp::max, "preemption flag");
     if (stop || (cfg_.checkpoint_every > 0 && step_ % cfg_.checkpoint_every == 0)) {
       save();
       saved_step = step_;

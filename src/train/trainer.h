@@ -11,6 +11,7 @@
 #include "dataset/loader.h"
 #include "model/transformer.h"
 #include "train/checkpoint.h"
+#include "train/grad_sync.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
@@ -27,6 +28,9 @@ struct StepResult {
   double flops = 0;        // model FLOPs of the step (train_flops_per_token at each sample's length)
   bool skipped = false;    // non-finite loss or gradients: no update
 };
+
+// Steps in a row whose loss or gradients are not finite before the run stops with an error.
+constexpr int64_t kMaxConsecutiveSkipped = 5;
 
 class Trainer {
  public:
@@ -46,25 +50,20 @@ class Trainer {
   const RunConfig& config() const { return cfg_; }
 
  private:
-  // DP gradient reduction. With overlap, ranges [0, next_range) were started during backward.
-  void reduce_gradients(size_t next_range);
-  Tensor owned_shard(const Tensor& flat) const;  // this DP rank's ZeRO-1 slice of a flat buffer
-  double global_grad_norm();
   void log_step(const StepResult& r, double step_seconds);
 
   RunConfig cfg_;
   ProcessGrid& grid_;
+  std::unique_ptr<RunDirLock> lock_;  // held while this run uses out_dir
+  std::string run_id_;                // of the checkpoints this run writes
   std::unique_ptr<Transformer> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Loader> loader_;
+  std::unique_ptr<GradSync> grad_sync_;
   LrSchedule schedule_;
-  bool zero1_ = false;    // AdamW state sharded over DP ranks
-  bool overlap_ = false;  // DP gradients reduced per layer during the last micro-batch's backward
-  // Flat gradient ranges [begin, end) in the order they are reduced: layers L-1 .. 0 (as
-  // backward finishes them), then the embedding and the final norm / LM head.
-  std::vector<std::pair<int64_t, int64_t>> reduce_ranges_;
   int64_t step_ = 0;
   int64_t skipped_steps_ = 0;
+  int64_t consecutive_skipped_ = 0;  // the run stops after kMaxConsecutiveSkipped of them
   double train_seconds_ = 0;
   int64_t tokens_seen_ = 0;
   std::FILE* metrics_ = nullptr;
