@@ -92,8 +92,10 @@ int cmd_eval(const std::vector<std::string>& args) {
       "tokens per answer.";
   po::variables_map vm;
   if (!parse_command_line("eval", usage, args, desc, {}, {}, vm)) return kExitOk;
-  require_single_process("eval");
   finish_read_options(cli, "eval");
+  const std::unique_ptr<ProcessGrid> grid = make_read_grid(cli, "eval");
+  // Every rank reads every input (the TP group splits the model); rank 0 reports and writes.
+  const bool writer = !grid || grid->world_rank == 0;
   std::vector<TaskKind> kinds;
   for (const std::string& t : split_list(tasks_s)) {
     if (t == "all") {
@@ -132,14 +134,16 @@ int cmd_eval(const std::vector<std::string>& args) {
         cell_of.emplace_back(k, l);
       }
 
-  std::unique_ptr<Engine> engine = make_engine(info.config, cli, inputs);
-  load_checkpoint_weights(info, *engine);
-  std::fprintf(stderr, "eval: %s (step %lld), %zu tasks x %zu lengths x %lld samples, mode %s, %s; %s\n",
+  std::unique_ptr<Engine> engine = make_engine(info.config, cli, inputs, grid.get());
+  load_checkpoint_weights(info, *engine, grid.get());
+  if (writer)
+    std::fprintf(stderr, "eval: %s (step %lld), %zu tasks x %zu lengths x %lld samples, mode %s, %s; %s\n",
                info.dir.c_str(), (long long)info.step, kinds.size(), lengths.size(),
                (long long)samples, cli.mode.c_str(), cli.device.c_str(), engine->memory_plan().c_str());
   double last_print = 0.0;
   const Timer timer;
   auto progress = [&](const ReadProgress& p) {
+    if (!writer) return;
     if (p.seconds - last_print < 5.0 && p.done < p.total) return;
     last_print = p.seconds;
     std::fprintf(stderr, "eval: %lld/%lld answered, %.1fk tokens, %.0f tok/s, %.1f s\n",
@@ -147,6 +151,7 @@ int cmd_eval(const std::vector<std::string>& args) {
                  p.seconds > 0 ? p.tokens / p.seconds : 0.0, p.seconds);
   };
   const std::vector<ReadOutput> results = read_all(*engine, inputs, cli.read, progress);
+  if (!writer) return kExitOk;
 
   std::vector<std::vector<Cell>> cells(kinds.size(), std::vector<Cell>(lengths.size()));
   for (size_t i = 0; i < results.size(); ++i) {

@@ -88,8 +88,10 @@ int cmd_read(const std::vector<std::string>& args) {
       "Progress goes to stderr.";
   po::variables_map vm;
   if (!parse_command_line("read", usage, args, desc, {}, {}, vm)) return kExitOk;
-  require_single_process("read");
   finish_read_options(cli, "read");
+  const std::unique_ptr<ProcessGrid> grid = make_read_grid(cli, "read");
+  // Every rank reads every input (the TP group splits the model); rank 0 reports and writes.
+  const bool writer = !grid || grid->world_rank == 0;
 
   const CheckpointInfo info = read_checkpoint_info(cli.checkpoint);
   validate_read_options(cli.read, info.config);
@@ -108,13 +110,15 @@ int cmd_read(const std::vector<std::string>& args) {
       throw UserError("read: --out " + out + ": the directory " + parent.string() + " does not exist");
   }
 
-  std::unique_ptr<Engine> engine = make_engine(info.config, cli, inputs);
-  load_checkpoint_weights(info, *engine);
-  std::fprintf(stderr, "read: %s (step %lld), %zu inputs, mode %s, %s, %s; %s\n", info.dir.c_str(),
+  std::unique_ptr<Engine> engine = make_engine(info.config, cli, inputs, grid.get());
+  load_checkpoint_weights(info, *engine, grid.get());
+  if (writer)
+    std::fprintf(stderr, "read: %s (step %lld), %zu inputs, mode %s, %s, %s; %s\n", info.dir.c_str(),
                (long long)info.step, inputs.size(), cli.mode.c_str(), cli.device.c_str(),
                cli.read.sampling.str().c_str(), engine->memory_plan().c_str());
   double last_print = 0.0;
   auto progress = [&](const ReadProgress& p) {
+    if (!writer) return;
     if (p.seconds - last_print < 2.0 && p.done < p.total) return;
     last_print = p.seconds;
     std::fprintf(stderr, "read: %lld/%lld answered, %lld reading, %.1fk tokens, %.0f tok/s, %.1f s\n",
@@ -122,6 +126,7 @@ int cmd_read(const std::vector<std::string>& args) {
                  p.seconds > 0 ? p.tokens / p.seconds : 0.0, p.seconds);
   };
   const std::vector<ReadOutput> results = read_all(*engine, inputs, cli.read, progress);
+  if (!writer) return kExitOk;
 
   const std::string tmp = out == "-" ? "" : out + ".tmp";
   std::ofstream file;

@@ -38,15 +38,13 @@ void add_read_options(po::options_description& desc, ReadCli& cli) {
       "device", po::value<std::string>(&cli.device)->default_value("auto"), "auto, cpu or cuda")(
       "precision", po::value<std::string>(&cli.precision)->default_value("auto"),
       "auto (bf16 on CUDA, f32 on CPU), f32 or bf16")(
-      "tp", po::value<int>(&cli.tp)->default_value(1), "tensor parallel size (only 1 for reading)");
+      "tp", po::value<int>(&cli.tp)->default_value(1),
+      "tensor-parallel size: run under mpirun -np TP, the model split as in training");
 }
 
 void finish_read_options(ReadCli& cli, const std::string& command) {
   cli.read.mode = parse_trajectory_format(cli.mode, command + ": --mode");
-  if (cli.tp != 1)
-    throw UserError(command + ": --tp " + std::to_string(cli.tp) +
-                    ": tensor-parallel inference is not implemented; read with --tp 1 (one "
-                    "process, one GPU)");
+  if (cli.tp < 1) throw UserError(command + ": --tp " + std::to_string(cli.tp) + ": expected 1 or more");
   if (cli.batch < 1 || cli.batch > 4096)
     throw UserError(command + ": --batch " + std::to_string(cli.batch) + ": expected 1 to 4096");
   if (cli.max_step_tokens < 1)
@@ -68,14 +66,31 @@ void finish_read_options(ReadCli& cli, const std::string& command) {
   cli.read.sampling.validate();
 }
 
+std::unique_ptr<ProcessGrid> make_read_grid(const ReadCli& cli, const std::string& command) {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size != cli.tp)
+    throw UserError(command + ": --tp " + std::to_string(cli.tp) + " needs exactly " +
+                    std::to_string(cli.tp) + " processes (mpirun -np " + std::to_string(cli.tp) +
+                    "), started with " + std::to_string(size));
+  if (size == 1) return nullptr;
+  return make_process_grid(cli.tp, cli.device == "cuda" ? Device::cuda : Device::cpu, 120.0);
+}
+
 std::unique_ptr<Engine> make_engine(const ModelConfig& cfg, const ReadCli& cli,
-                                    const std::vector<ReadInput>& inputs) {
+                                    const std::vector<ReadInput>& inputs, const ProcessGrid* grid) {
   EngineShape es;
   es.batch = std::max<int64_t>(1, std::min<int64_t>(cli.batch, int64_t(inputs.size())));
   es.max_step_tokens = cli.max_step_tokens;
   es.device = cli.device == "cuda" ? Device::cuda : Device::cpu;
   es.compute = cli.precision == "bf16" ? DType::bf16 : DType::f32;
-  if (es.device == Device::cuda) cuda_set_device(0);
+  if (grid) {
+    es.tp_comm = grid->tp_group.get();
+    es.tp_rank = grid->tp_rank;
+    es.tp_size = grid->tp;
+  } else if (es.device == Device::cuda) {
+    cuda_set_device(0);
+  }
   if (cfg.sliding_window == 0) {
     ReadOptions opt = cli.read;
     if (opt.chunk_tokens == 0) opt.chunk_tokens = default_chunk_tokens(cfg);
@@ -106,12 +121,5 @@ Json read_result_json(const ReadOutput& out, const ReadOptions& opt) {
   return j;
 }
 
-void require_single_process(const std::string& command) {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size != 1)
-    throw UserError(command + ": runs in one process (tensor-parallel inference is not "
-                    "implemented); started with " + std::to_string(size) + " ranks");
-}
 
 }  // namespace sr

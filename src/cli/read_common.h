@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/process_grid.h"
 #include "core/json.h"
 #include "infer/engine.h"
 #include "infer/load.h"
@@ -23,7 +24,7 @@ struct ReadCli {
   int64_t batch = 8;                // inputs read at once
   int64_t max_step_tokens = 2048;   // tokens of one forward (prefills are cut to it)
   int64_t max_context = 0;          // full attention: KV cache positions (0: from the inputs)
-  int tp = 1;
+  int tp = 1;                       // tensor-parallel ranks (mpirun -np tp)
   ReadOptions read;
 };
 
@@ -34,15 +35,18 @@ void add_read_options(boost::program_options::options_description& desc, ReadCli
 // Checks what the options alone can tell (modes, ranges, TP); `command` prefixes messages.
 void finish_read_options(ReadCli& cli, const std::string& command);
 
-// The engine for `cfg` with the CLI's device, precision and sizes; the KV cache of a
-// full-attention model is sized for the longest of `inputs` (or --max-context).
+// The process grid of tensor-parallel reading (every rank reads every input; the TP group splits
+// the model), or null for one process. UserError when the world size is not --tp.
+std::unique_ptr<ProcessGrid> make_read_grid(const ReadCli& cli, const std::string& command);
+
+// The engine for `cfg` with the CLI's device, precision and sizes (and the grid's TP group);
+// the KV cache of a full-attention model is sized for the longest of `inputs` (or --max-context).
 std::unique_ptr<Engine> make_engine(const ModelConfig& cfg, const ReadCli& cli,
-                                    const std::vector<ReadInput>& inputs);
+                                    const std::vector<ReadInput>& inputs, const ProcessGrid* grid);
 
 // One result as the JSON object `read` writes (docs/formats.md).
 Json read_result_json(const ReadOutput& out, const ReadOptions& opt);
 
-// Rank and size of the MPI world; reading runs in one process (UserError otherwise).
-void require_single_process(const std::string& command);
+
 
 }  // namespace sr

@@ -15,15 +15,19 @@ Engine::Engine(const ModelConfig& cfg, const EngineShape& shape)
       norm_arena_("inference norm weights", shape.device),
       cache_arena_("KV cache", shape.device),
       act_arena_("inference activations", shape.device) {
-  cfg_.validate(1);
+  cfg_.validate(shape_.tp_size);
+  SR_ASSERT(shape_.tp_size == 1 || shape_.tp_comm, "tensor-parallel engine without a communicator");
   SR_ASSERT(shape_.batch > 0 && shape_.max_step_tokens > 0, "engine shape needs positive sizes");
   SR_ASSERT(shape_.compute == DType::f32 || shape_.device == Device::cuda,
             "bf16 inference needs the CUDA backend");
   hd_ = cfg_.head_dim();
-  nh_ = cfg_.num_attention_heads;
-  nkv_ = cfg_.num_key_value_heads;
-  inter_ = cfg_.intermediate_size;
+  const int tp = shape_.tp_size;
+  nh_ = cfg_.num_attention_heads / tp;
+  nkv_ = cfg_.num_key_value_heads / tp;
+  inter_ = cfg_.intermediate_size / tp;
   vocab_ = cfg_.vocab_size;
+  vocab_local_ = vocab_ / tp;
+  vocab_start_ = vocab_local_ * shape_.tp_rank;
   if (cfg_.sliding_window > 0) {
     cap_ = cfg_.sliding_window;
   } else {
@@ -32,7 +36,7 @@ Engine::Engine(const ModelConfig& cfg, const EngineShape& shape)
     cap_ = shape_.max_context;
   }
   rows_ = std::max(shape_.batch, shape_.logits_rows);
-  specs_ = parameter_specs(cfg_, 0, 1);
+  specs_ = parameter_specs(cfg_, shape_.tp_rank, tp);
   const DType c = shape_.compute;
   const int64_t S = shape_.batch, Tm = shape_.max_step_tokens, H = cfg_.hidden_size;
   const int64_t L = cfg_.num_hidden_layers;
@@ -81,13 +85,15 @@ Engine::Engine(const ModelConfig& cfg, const EngineShape& shape)
     last_ = a.alloc(c, {rows_, H});
     last_ln_ = a.alloc(c, {rows_, H});
     last_rstd_ = a.alloc(DType::f32, {rows_});
-    logits_ = a.alloc(c, {rows_, vocab_});
-    if (c != DType::f32) logits_f32_ = a.alloc(DType::f32, {rows_, vocab_});
+    logits_ = a.alloc(c, {rows_, vocab_local_});
+    if (c != DType::f32) logits_f32_ = a.alloc(DType::f32, {rows_, vocab_local_});
+    if (tp > 1) gathered_ = a.alloc(DType::f32, {int64_t(tp) * rows_ * vocab_local_});
   });
   if (c == DType::f32) logits_f32_ = logits_;
   pos_.assign(size_t(S), 0);
   logits_host_.assign(size_t(S * vocab_), 0.0f);
   rows_host_.assign(size_t(rows_ * vocab_), 0.0f);
+  if (tp > 1) gathered_host_.assign(size_t(int64_t(tp) * rows_ * vocab_local_), 0.0f);
 }
 
 Engine::~Engine() = default;
@@ -155,6 +161,10 @@ void Engine::init_weights(uint64_t seed, float std_dev) {
 }
 
 void Engine::reset(int64_t s) { pos_[size_t(s)] = 0; }
+
+void Engine::tp_all_reduce(const Tensor& x) {
+  if (shape_.tp_size > 1) shape_.tp_comm->all_reduce(x, ReduceOp::sum);
+}
 void Engine::reset_all() { std::fill(pos_.begin(), pos_.end(), 0); }
 
 void Engine::layer_forward(int64_t l, int64_t T) {
@@ -174,7 +184,9 @@ void Engine::layer_forward(int64_t l, int64_t T) {
   ops::rope(k, pos, theta, false);
   ops::attention_cache_forward(attn, q, k, v, kc, vc, cu_, past_, int(cfg_.sliding_window));
   ops::kv_cache_append(kc, vc, k, v, cu_, past_);
+  // Row-parallel o_proj (and down_proj below): each TP rank holds a partial sum.
   ops::linear_forward(proj, attn.view({T, nh_ * hd_}), w.wo, Tensor{});
+  tp_all_reduce(proj);
   ops::add_inplace(x, proj);
   // MLP half.
   const Tensor gate = gate_.rows(0, T), up = up_.rows(0, T), act = act_.rows(0, T);
@@ -183,6 +195,7 @@ void Engine::layer_forward(int64_t l, int64_t T) {
   ops::linear_forward(up, ln, w.w_up, Tensor{});
   ops::swiglu_forward(act, gate, up);
   ops::linear_forward(proj, act, w.w_down, Tensor{});
+  tp_all_reduce(proj);
   ops::add_inplace(x, proj);
 }
 
@@ -199,7 +212,8 @@ void Engine::run_piece(const std::vector<uint32_t>& ids, const std::vector<int32
   device_copy(dev, positions_.data, Device::cpu, positions.data(), size_t(T) * 4);
   device_copy(dev, cu_.data, Device::cpu, cu.data(), cu.size() * 4);
   device_copy(dev, past_.data, Device::cpu, past.data(), past.size() * 4);
-  ops::embedding_forward(x_.rows(0, T), ids_.rows(0, T), weights_.embed, 0);
+  ops::embedding_forward(x_.rows(0, T), ids_.rows(0, T), weights_.embed, vocab_start_);
+  tp_all_reduce(x_.rows(0, T));  // vocab-parallel embedding: rows outside this shard are 0
   for (int64_t l = 0; l < cfg_.num_hidden_layers; ++l) layer_forward(l, T);
   const int64_t R = int64_t(logit_rows.size());
   if (R == 0) return;
@@ -209,7 +223,19 @@ void Engine::run_piece(const std::vector<uint32_t>& ids, const std::vector<int32
                        float(cfg_.rms_norm_eps));
   ops::linear_forward(logits_.rows(0, R), last_ln_.rows(0, R), weights_.lm_head, Tensor{});
   if (logits_f32_.data != logits_.data) ops::copy(logits_f32_.rows(0, R), logits_.rows(0, R));
-  device_copy(Device::cpu, rows_host_.data(), dev, logits_f32_.data, size_t(R * vocab_) * 4);
+  const int64_t tp = shape_.tp_size, Vl = vocab_local_;
+  if (tp == 1) {
+    device_copy(Device::cpu, rows_host_.data(), dev, logits_f32_.data, size_t(R * vocab_) * 4);
+    return;
+  }
+  // Vocab-parallel LM head: gather every rank's [R, V_l] block, then lay the rows out whole.
+  const Tensor mine = logits_f32_.rows(0, R).view({R * Vl});
+  const Tensor all = gathered_.rows(0, tp * R * Vl);
+  shape_.tp_comm->all_gather(all, mine);
+  device_copy(Device::cpu, gathered_host_.data(), dev, all.data, size_t(tp * R * Vl) * 4);
+  for (int64_t k = 0; k < tp; ++k)
+    for (int64_t r = 0; r < R; ++r)
+      std::copy_n(gathered_host_.data() + (k * R + r) * Vl, Vl, rows_host_.data() + r * vocab_ + k * Vl);
   (void)H;
 }
 

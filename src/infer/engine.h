@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/communicator.h"
 #include "core/arena.h"
 #include "model/config.h"
 #include "model/params.h"
@@ -48,6 +49,12 @@ struct EngineShape {
                                  // all_logits needs >= max_step_tokens
   Device device = Device::cpu;
   DType compute = DType::f32;    // bf16 on CUDA: bf16 weights, activations and cache
+  // Tensor parallelism as in training (Megatron): this rank holds heads, MLP columns and vocab
+  // rows [rank/size]; tp_comm (MPI on CPU, NCCL on CUDA) joins the partial sums and gathers the
+  // logits, so every rank sees the same full logits and makes the same choices.
+  Communicator* tp_comm = nullptr;
+  int tp_rank = 0;
+  int tp_size = 1;
 };
 
 class Engine : public SequenceModel {
@@ -62,8 +69,8 @@ class Engine : public SequenceModel {
   int64_t batch() const override { return shape_.batch; }
   int64_t cache_capacity() const { return cap_; }  // slots per sequence and layer
 
-  // Weights from f32 parameters laid out by parameter_specs(cfg, 0, 1) (e.g. a Transformer's
-  // params() after load_checkpoint), on any device; cast to the compute dtype.
+  // Weights from f32 parameters laid out by parameter_specs(cfg, tp_rank, tp_size) (e.g. a
+  // Transformer's params() after load_checkpoint), on any device; cast to the compute dtype.
   void load_weights(const ModelParams& src);
   // Random weights, as Transformer::init_parameters (benchmarks).
   void init_weights(uint64_t seed, float std_dev = 0.02f);
@@ -99,7 +106,8 @@ class Engine : public SequenceModel {
 
   ModelConfig cfg_;
   EngineShape shape_;
-  int64_t nh_, nkv_, hd_, inter_, vocab_, cap_, rows_;
+  void tp_all_reduce(const Tensor& x);
+  int64_t nh_, nkv_, hd_, inter_, vocab_, vocab_local_, vocab_start_, cap_, rows_;
   std::vector<ParamSpec> specs_;
   Arena weight_arena_, norm_arena_, cache_arena_, act_arena_;
   ModelParams weights_;                 // compute dtype
@@ -109,10 +117,12 @@ class Engine : public SequenceModel {
   // Activations of one piece: [Tmax, ...].
   Tensor ids_, positions_, cu_, past_;  // i32 [Tmax], [Tmax], [S+1], [S]
   Tensor x_, ln_, rstd_, q_, k_, v_, attn_, proj_, gate_, up_, act_;
-  Tensor last_, last_ln_, last_rstd_, logits_, logits_f32_;  // [R, H], [R, H], [R], [R, V], [R, V]
+  Tensor last_, last_ln_, last_rstd_, logits_, logits_f32_;  // [R, H], [R, H], [R], [R, V_l] ×2
+  Tensor gathered_;                     // [tp, R, V_l] f32: every rank's logits (TP > 1)
   std::vector<int64_t> pos_;            // per sequence
   std::vector<float> logits_host_;      // [S, V]
   std::vector<float> rows_host_;        // [R, V] staging
+  std::vector<float> gathered_host_;    // [tp, R, V_l] staging (TP > 1)
 };
 
 }  // namespace sr

@@ -81,17 +81,25 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return info;
 }
 
-void load_checkpoint_weights(const CheckpointInfo& info, Engine& engine) {
+void load_checkpoint_weights(const CheckpointInfo& info, Engine& engine, const ProcessGrid* grid) {
   // The training loader fills a training model (and optimizer, whose moments are dropped);
   // one token of activations keeps the temporary small.
   RunShape rs;
   rs.max_tokens = 1;
   rs.lm_head_chunk = 1;
   rs.device = Device::cpu;
-  Transformer model(info.config, rs, {});
+  const EngineShape& es = engine.shape();
+  std::unique_ptr<ProcessGrid> own;
+  if (!grid) {
+    SR_ASSERT(es.tp_size == 1, "a tensor-parallel engine loads over its process grid");
+    own = make_process_grid(1, Device::cpu, 0.0, MPI_COMM_SELF);
+    grid = own.get();
+  }
+  SR_ASSERT(grid->tp == es.tp_size && grid->tp_rank == es.tp_rank, "grid and engine TP layouts differ");
+  // The CPU model only holds the slices; its communicator is never used.
+  Transformer model(info.config, rs, TensorParallel{nullptr, es.tp_rank, es.tp_size});
   const std::vector<ParamSpec>& specs = model.specs();
   AdamW optimizer(AdamWConfig{}, specs, whole_segments(specs), Device::cpu);
-  std::unique_ptr<ProcessGrid> grid = make_process_grid(1, Device::cpu, 0.0, MPI_COMM_SELF);
   TrainState state;
   // The run directory that holds the checkpoint: <out_dir>/checkpoints/step_N.
   const std::string out_dir = fs::path(info.dir).parent_path().parent_path().string();

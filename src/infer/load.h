@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "comm/process_grid.h"
 #include "infer/engine.h"
 #include "model/config.h"
 
@@ -20,8 +21,11 @@ struct CheckpointInfo {
 // UserError when there is no checkpoint there or its manifest lacks a model key.
 CheckpointInfo read_checkpoint_info(const std::string& path);
 
-// Loads the checkpoint's parameters (on CPU, one rank: collective over MPI_COMM_SELF only) into
-// `engine`, whose config must be info.config.
-void load_checkpoint_weights(const CheckpointInfo& info, Engine& engine);
+// Loads the checkpoint's parameters into `engine`, whose config must be info.config: on CPU,
+// through the training loader (any saved layout, re-sliced to the engine's TP rank). Without a
+// grid it runs on this process alone (MPI_COMM_SELF); with one (tensor-parallel reading) it is
+// collective over the grid, whose TP layout must be the engine's.
+void load_checkpoint_weights(const CheckpointInfo& info, Engine& engine,
+                             const ProcessGrid* grid = nullptr);
 
 }  // namespace sr

@@ -63,6 +63,21 @@ grep -q "answered" err.txt || { echo "FAIL: no progress line on stderr"; fails=$
 if [[ $(wc -l <s1.txt) -eq 2 ]] && cmp -s s1.txt s2.txt; then echo "ok   seeded sampling"; else
   echo "FAIL seeded sampling differs or stdout holds more than the results"; fails=$((fails + 1)); fi
 
+# Tensor-parallel reading (mpirun -np 2 --tp 2, the checkpoint re-sliced): the same results
+# as one process, written once.
+common=(--checkpoint run --input in.jsonl --chunk-tokens 24 --max-summary-tokens 12 --max-answer-tokens 6)
+strip='import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l); r.pop("seconds"); print(json.dumps(r))'
+if "$SR_BIN" read "${common[@]}" --out tp1.jsonl 2>/dev/null &&
+    timeout 120 mpirun -np 2 --oversubscribe "$SR_BIN" read "${common[@]}" --tp 2 --out tp2.jsonl 2>err.txt &&
+    [[ $(wc -l <tp2.jsonl) -eq 2 ]] &&
+    cmp -s <("$SR_PYTHON" -c "$strip" tp1.jsonl) <("$SR_PYTHON" -c "$strip" tp2.jsonl); then
+  echo "ok   read --tp 2 matches one process"
+else
+  echo "FAIL read --tp 2"; cat err.txt; fails=$((fails + 1))
+fi
+
 # eval: the table's shape, in Markdown and JSON.
 if "$SR_BIN" eval --checkpoint run --tasks passkey,vartrack --context-tokens 256,512 --samples 2 \
     --chunk-tokens 48 --max-summary-tokens 8 --max-answer-tokens 8 --batch 4 \
@@ -128,7 +143,7 @@ expect_user_error missing_input "cannot open --input nope.jsonl" "$SR_BIN" "${r[
 expect_user_error chunk_past_window "--chunk-tokens $((window + 1)) is larger than the model's window of $window" \
   "$SR_BIN" read --checkpoint run --input in.jsonl --chunk-tokens $((window + 1))
 expect_user_error mode "--mode 'fast': expected sr, one-round or multi-round" "$SR_BIN" "${r[@]}" --input in.jsonl --mode fast
-expect_user_error tp "tensor-parallel inference is not implemented" "$SR_BIN" "${r[@]}" --input in.jsonl --tp 2
+expect_user_error tp "read: --tp 2 needs exactly 2 processes (mpirun -np 2), started with 1" "$SR_BIN" "${r[@]}" --input in.jsonl --tp 2
 expect_user_error top_p "--top-p" "$SR_BIN" "${r[@]}" --input in.jsonl --temperature 1 --top-p 0
 expect_user_error summary_cap "--max-summary-tokens 0: expected at least 1" "$SR_BIN" "${r[@]}" --input in.jsonl --max-summary-tokens 0
 expect_user_error bf16_cpu "--precision bf16 needs --device cuda" "$SR_BIN" "${r[@]}" --input in.jsonl --device cpu --precision bf16
