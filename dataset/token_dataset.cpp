@@ -1,6 +1,7 @@
 #include "dataset/token_dataset.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -191,8 +192,25 @@ struct TokenDataset::Impl {
   std::vector<uint64_t> offsets;  // [n_samples + 1]
   uint32_t vocab_size = 0;
   std::map<std::string, std::string> attributes;
+  int fd = -1;             // the file as HDF5 opened it (sec2 driver), for its size
+  int64_t file_bytes = -1; // at open
 
   [[noreturn]] void fail(const std::string& what) const { throw UserError(path + ": " + what); }
+
+  // HDF5 reads a file cut short in place as zeros (no error), so a dataset truncated or
+  // rewritten during a run would be trained on silently: its size must not change.
+  int64_t current_bytes() const {
+    struct stat st;
+    return fd >= 0 && ::fstat(fd, &st) == 0 ? int64_t(st.st_size) : -1;
+  }
+  void check_unchanged() const {
+    if (fd < 0) return;
+    const int64_t now = current_bytes();
+    if (now != file_bytes)
+      fail("the file changed size from " + std::to_string(file_bytes) + " to " +
+           std::to_string(now) + " bytes while it was being read (truncated or rewritten in " +
+           "place?): a dataset must not change during a run");
+  }
 
   // Opens /name, checks it is 1-D of the expected integer type, returns it and its length.
   h5::Handle open_1d(const char* name, size_t bytes, bool is_signed, hsize_t& length) const {
@@ -231,6 +249,16 @@ TokenDataset::TokenDataset(const std::string& path) : impl_(std::make_unique<Imp
   m.path = path;
   m.file = h5::open_file_read(path);
   const hid_t root = m.file.id();
+  {
+    void* handle = nullptr;
+    hid_t driver = H5Fget_access_plist(root);
+    if (driver >= 0) {
+      if (H5Pget_driver(driver) == H5FD_SEC2 && H5Fget_vfd_handle(root, H5P_DEFAULT, &handle) >= 0 && handle)
+        m.fd = *static_cast<int*>(handle);
+      H5Pclose(driver);
+    }
+    m.file_bytes = m.current_bytes();
+  }
 
   for (const std::string& name : h5::attr_names(root, path))
     m.attributes[name] = h5::attr_as_string(root, name, path).value_or("");
@@ -309,6 +337,7 @@ void TokenDataset::read_range(uint64_t first, uint64_t count, std::vector<uint32
   if (count == 0) return;
   read_slab(m.tokens.id(), H5T_NATIVE_UINT32, tokens.data(), first, count, m.path, "/tokens");
   read_slab(m.mask.id(), H5T_NATIVE_UINT8, loss_mask.data(), first, count, m.path, "/loss_mask");
+  m.check_unchanged();
   m.check_ids(first, tokens);
 }
 

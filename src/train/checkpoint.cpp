@@ -361,20 +361,49 @@ std::vector<int64_t> list_steps(const std::string& root) {
   return steps;
 }
 
+// One line: HDF5's write errors span lines ("time = ...\n, filename = ..., errno = 27,
+// error message = 'File too large', buf = ..."); only the system's message is kept.
+std::string one_line(std::string s) {
+  const size_t em = s.find("error message = '");
+  if (em != std::string::npos) {
+    const size_t b = em + 17, e = s.find('\'', b), open = s.rfind(" (", em);
+    if (e != std::string::npos && open != std::string::npos)
+      s = s.substr(0, open) + " (" + s.substr(b, e - b) + ")";
+  }
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
 // Runs f; returns "" or the message of what it threw (a UserError or a filesystem error).
 template <class F>
 std::string catching(F&& f) {
   try {
     f();
   } catch (const UserError& e) {
-    return e.what();
+    return one_line(e.what());
   } catch (const fs::filesystem_error& e) {
     const std::string p = e.path1().string();
     return (p.empty() ? std::string() : p + ": ") + e.code().message();
   } catch (const std::exception& e) {
-    return e.what();
+    return one_line(e.what());
   }
   return "";
+}
+
+// Extends `path` to `bytes` of allocated space (checked), so that the HDF5 writes that follow
+// land in space the file system already gave: a full disk or a file size limit fails here,
+// cleanly, instead of inside HDF5, which cannot close a file whose write failed (its library
+// then crashes at exit). HDF5 truncates the file to its real end on close.
+void reserve_space(const std::string& path, int64_t bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY);
+  if (fd < 0) io_failed("cannot open " + path, errno);
+  const int err = ::posix_fallocate(fd, 0, off_t(bytes));
+  if (err != 0) {
+    ::close(fd);
+    io_failed("cannot reserve " + std::to_string(bytes) + " bytes for " + path, err);
+  }
+  if (::close(fd) != 0) io_failed("cannot close " + path, errno);
 }
 
 // Collective: every rank learns whether any rank failed (a non-empty `why`), and then all of
@@ -492,9 +521,20 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
   if (writes) why = catching([&] {
       const std::string path = tmp + "/" + shard_name(grid.world_rank);
       std::vector<std::string> names;
+      int64_t bytes = int64_t(1) << 20;  // superblock, groups, and then some
+      for (const ParamSpec& spec : specs)
+        if (spec.split_dim >= 0 || grid.tp_rank == 0)
+          bytes += 3 * (spec.local_numel() * int64_t(sizeof(float)) + (int64_t(64) << 10));
       {
         h5::Handle file = h5::create_file(path);
         h5::write_attr(file.id(), "format", std::string(kFormat));
+        h5::user_check(H5Fflush(file.id(), H5F_SCOPE_GLOBAL), path, "cannot write the file");
+      }
+      reserve_space(path, bytes);
+      {
+        h5::Handle file(h5::user_check(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path,
+                                       "cannot reopen the file to write it"),
+                        H5Fclose);
         for (size_t i = 0; i < specs.size(); ++i) {
           if (specs[i].split_dim < 0 && grid.tp_rank != 0) continue;
           const std::vector<float>* data[3] = {nullptr, &first[i], &second[i]};

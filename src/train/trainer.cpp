@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 
 #include "core/log.h"
@@ -21,6 +22,9 @@ std::string format_duration(double s) {
 }  // namespace
 
 Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(grid) {
+  // A file size limit (ulimit -f) then fails the write that exceeds it (EFBIG), which the
+  // checkpoint code reports, instead of killing the rank with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   // First: a second run on this out_dir stops here, before it reads or writes anything there.
   lock_ = std::make_unique<RunDirLock>(cfg_.out_dir, grid_);
   RunShape shape = run_shape(cfg_);
