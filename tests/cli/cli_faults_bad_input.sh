@@ -53,7 +53,7 @@ fi
 # Under mpirun the rank that meets the error brings the others down: exit code 2, no hang.
 rc=0
 timeout 120 mpirun -np 2 --oversubscribe "${train[@]}" --train.out_dir a_file >out.txt 2>err.txt || rc=$?
-if [[ $rc -ne 2 ]] || ! grep -q "smoothread: error (rank [01]): cannot create directories: Not a directory \[a_file\]" err.txt; then
+if [[ $rc -ne 2 ]] || ! grep -q "smoothread: error (rank [01]): .*a_file" err.txt; then
   echo "FAIL out_dir is a file under mpirun -np 2: rc=$rc"; cat err.txt; fails=$((fails + 1))
 else
   echo "ok   out_dir is a file under mpirun -np 2: rc 2, $(grep -c "smoothread: error" err.txt) rank(s) said why"
