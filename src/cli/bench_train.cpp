@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "cli/bench_train.h"
 #include "cli/commands.h"
 #include "cli/config_loader.h"
 #include "comm/process_grid.h"
@@ -21,30 +22,16 @@
 
 namespace sr {
 
-int bench_train(const std::vector<std::string>& raw_args) {
-  // `--profile` is short for `--train.profile true`.
-  std::vector<std::string> args;
-  for (const std::string& a : raw_args) {
-    if (a == "--profile") {
-      args.push_back("--train.profile");
-      args.push_back("true");
-    } else {
-      args.push_back(a);
-    }
-  }
-  LoadedConfig loaded = load_run_config("bench train", args);
-  if (loaded.help) return kExitOk;
-  const RunConfig& cfg = loaded.run;
-  cfg.model.validate(cfg.tp);
-  auto grid = make_process_grid(cfg.tp, cfg.device, cfg.watchdog_seconds);
-  omp_set_num_threads(threads_per_rank(cfg.threads, grid->local_size));
+TrainBenchResult measure_training_step(const RunConfig& cfg, ProcessGrid& grid, bool verbose) {
   const RunShape shape = run_shape(cfg);
-  Transformer model(cfg.model, shape, {grid->tp_group.get(), grid->tp_rank, grid->tp});
+  Transformer model(cfg.model, shape, {grid.tp_group.get(), grid.tp_rank, grid.tp});
   model.init_parameters(cfg.seed, float(cfg.init_std));
   AdamW optimizer(adamw_config(cfg), model.specs(), whole_segments(model.specs()), shape.device);
-  info("bench train: %s", cfg.model.summary().c_str());
-  info("memory plan per rank: %s, optimizer %s", model.memory_plan().c_str(),
-       format_bytes(optimizer.bytes()).c_str());
+  if (verbose) {
+    info("bench train: %s", cfg.model.summary().c_str());
+    info("memory plan per rank: %s, optimizer %s", model.memory_plan().c_str(),
+         format_bytes(optimizer.bytes()).c_str());
+  }
 
   // One sample filling the micro-batch: the shape whose cost the FLOP count describes.
   Batch b;
@@ -66,6 +53,7 @@ int bench_train(const std::vector<std::string>& raw_args) {
     model.refresh_weights();
   };
   for (int64_t i = 0; i < warmup; ++i) step();
+  device_synchronize(shape.device);
   MPI_Barrier(MPI_COMM_WORLD);
   if (cfg.profile) ops::profile_start(shape.device);
   Timer t;
@@ -74,24 +62,48 @@ int bench_train(const std::vector<std::string>& raw_args) {
   const double seconds_this_rank = t.seconds();
   MPI_Barrier(MPI_COMM_WORLD);
   const double seconds = t.seconds();
-  if (cfg.profile)
-    info("bench train: device time per op kind (rank 0)\n%s",
-         ops::profile_table(ops::profile_stop(), seconds_this_rank, steps).c_str());
-  const double tokens = double(cfg.micro_batch_tokens) * double(steps) * grid->dp;
-  const double tok_s = tokens / seconds;
-  const double flops = cfg.model.train_flops_per_token(cfg.micro_batch_tokens) * tok_s;
-  info("bench train: device %s, %d ranks (dp %d, tp %d), %lld tokens/micro-batch, window %lld, "
-       "recompute %s: %.3f s/step, %.0f tokens/s, %.3f TFLOP/s, MFU %.2f%% of %.0f TFLOP/s per rank",
-       device_name(cfg.device), grid->world_size, grid->dp, grid->tp, (long long)cfg.micro_batch_tokens,
-       (long long)cfg.model.sliding_window, recompute_name(cfg.recompute), seconds / double(steps), tok_s,
-       flops / 1e12, 100.0 * flops / (cfg.peak_tflops * 1e12 * grid->world_size), cfg.peak_tflops);
+
+  TrainBenchResult r;
+  if (cfg.profile) r.profile = ops::profile_table(ops::profile_stop(), seconds_this_rank, steps);
+  r.seconds_per_step = seconds / double(steps);
+  r.tokens_per_s = double(cfg.micro_batch_tokens) * double(steps) * grid.dp / seconds;
+  r.tflops = cfg.model.train_flops_per_token(cfg.micro_batch_tokens) * r.tokens_per_s / 1e12;
+  r.mfu = r.tflops / (cfg.peak_tflops * grid.world_size);
   if (shape.device == Device::cuda) {
     size_t used = 0, total = 0;
     cuda_memory_info(used, total);
-    info("bench train: GPU memory in use after the steps %s of %s (precision %s)",
-         format_bytes(used).c_str(), format_bytes(total).c_str(),
-         shape.compute == DType::bf16 ? "bf16" : "f32");
+    r.memory_gib = double(used) / double(size_t(1) << 30);
   }
+  return r;
+}
+
+int bench_train(const std::vector<std::string>& raw_args) {
+  // `--profile` is short for `--train.profile true`.
+  std::vector<std::string> args;
+  for (const std::string& a : raw_args) {
+    if (a == "--profile") {
+      args.push_back("--train.profile");
+      args.push_back("true");
+    } else {
+      args.push_back(a);
+    }
+  }
+  LoadedConfig loaded = load_run_config("bench train", args);
+  if (loaded.help) return kExitOk;
+  const RunConfig& cfg = loaded.run;
+  cfg.model.validate(cfg.tp);
+  auto grid = make_process_grid(cfg.tp, cfg.device, cfg.watchdog_seconds);
+  omp_set_num_threads(threads_per_rank(cfg.threads, grid->local_size));
+  const TrainBenchResult r = measure_training_step(cfg, *grid, true);
+  if (cfg.profile) info("bench train: device time per op kind (rank 0)\n%s", r.profile.c_str());
+  info("bench train: device %s, %d ranks (dp %d, tp %d), %lld tokens/micro-batch, window %lld, "
+       "recompute %s: %.3f s/step, %.0f tokens/s, %.3f TFLOP/s, MFU %.2f%% of %.0f TFLOP/s per rank",
+       device_name(cfg.device), grid->world_size, grid->dp, grid->tp, (long long)cfg.micro_batch_tokens,
+       (long long)cfg.model.sliding_window, recompute_name(cfg.recompute), r.seconds_per_step,
+       r.tokens_per_s, r.tflops, 100.0 * r.mfu, cfg.peak_tflops);
+  if (cfg.device == Device::cuda)
+    info("bench train: GPU memory in use after the steps %.2f GiB (precision %s)", r.memory_gib,
+         computes_in_bf16(cfg) ? "bf16" : "f32");
   return kExitOk;
 }
 

@@ -1,4 +1,4 @@
-// `smoothread bench <train|kernels|reader|comm>`: measurements, never pass/fail tests.
+// `smoothread bench <train|compare|kernels|reader|comm>`: measurements, never pass/fail tests.
 #include "cli/bench_comm.h"
 #include "cli/commands.h"
 #include "cli/data_commands.h"
@@ -12,12 +12,14 @@ namespace sr {
 int bench_train(const std::vector<std::string>& args);
 int bench_kernels(const std::vector<std::string>& args);
 int bench_read(const std::vector<std::string>& args);
+int bench_compare(const std::vector<std::string>& args);
 
 namespace {
 const char* kBenchUsage =
     "usage: smoothread bench <benchmark> [options]\n\n"
     "subcommands:\n"
     "  train   training-step throughput of a config on synthetic tokens (tokens/s, MFU)\n"
+    "  compare full attention vs a sliding window, trained at each context (the paper's claim)\n"
     "  kernels GPU kernels alone: attention, GEMMs, memory-bound (TFLOP/s, GB/s)\n"
     "  reader  training-reader throughput over a token dataset (tokens/s, GB/s)\n"
     "  read    inference: time to answer, prefill/decode tokens/s, memory (Smooth Reading or one-round)\n"
@@ -28,7 +30,7 @@ const char* kBenchUsage =
 int cmd_bench(const std::vector<std::string>& args) {
   if (args.empty()) {
     if (log_rank() == 0) std::fputs(kBenchUsage, stdout);
-    throw UserError("bench: expected a benchmark: train, reader or comm");
+    throw UserError("bench: expected a benchmark: train, compare, kernels, reader or comm");
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (log_rank() == 0) std::fputs(kBenchUsage, stdout);
@@ -37,10 +39,11 @@ int cmd_bench(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "train") return bench_train(rest);
   if (args[0] == "kernels") return bench_kernels(rest);
+  if (args[0] == "compare") return bench_compare(rest);
   if (args[0] == "reader") return bench_reader(rest);
   if (args[0] == "read") return bench_read(rest);
   if (args[0] == "comm") return bench_comm(rest);
-  throw UserError("bench: unknown benchmark '" + args[0] + "': expected train, kernels, reader or comm");
+  throw UserError("bench: unknown benchmark '" + args[0] + "': expected train, compare, kernels, reader or comm");
 }
 
 }  // namespace sr

@@ -72,7 +72,7 @@ const std::vector<Key>& schema() {
       SR_KEY("model.sliding_window", integer, model.sliding_window, "attention window W (0 = full attention)"),
       SR_KEY("model.tie_word_embeddings", boolean, model.tie_word_embeddings, "LM head shares the embedding"),
       SR_KEY("model.attention_bias", boolean, model.attention_bias, "biases on q/k/v projections"),
-      SR_KEY("model.recompute", recompute, recompute, "activation recomputation: none|attn|full"),
+      SR_KEY("model.recompute", recompute, recompute, "activation recomputation: none|attn|full|except_attention"),
       SR_KEY("model.lm_head_chunk", integer, lm_head_chunk, "tokens per LM-head/cross-entropy chunk"),
       SR_KEY("train.steps", integer, steps, "optimizer steps"),
       SR_KEY("train.global_batch_tokens", integer, global_batch_tokens, "token budget of a global batch"),
@@ -133,7 +133,7 @@ const char* expected(Kind k) {
     case Kind::number: return "a finite number";
     case Kind::boolean: return "true or false";
     case Kind::text: return "a string";
-    case Kind::recompute: return "none, attn or full";
+    case Kind::recompute: return "none, attn, full or except_attention";
     case Kind::precision: return "auto, f32 or bf16";
     case Kind::device: return "cpu or cuda";
   }

@@ -18,11 +18,18 @@ Recompute parse_recompute(const std::string& s) {
   if (s == "none") return Recompute::none;
   if (s == "attn") return Recompute::attn;
   if (s == "full") return Recompute::full;
-  throw UserError("model.recompute = " + s + ": expected none, attn or full");
+  if (s == "except_attention") return Recompute::except_attention;
+  throw UserError("model.recompute = " + s + ": expected none, attn, full or except_attention");
 }
 
 const char* recompute_name(Recompute r) {
-  return r == Recompute::none ? "none" : r == Recompute::attn ? "attn" : "full";
+  switch (r) {
+    case Recompute::none: return "none";
+    case Recompute::attn: return "attn";
+    case Recompute::full: return "full";
+    case Recompute::except_attention: return "except_attention";
+  }
+  return "?";
 }
 
 void ModelConfig::validate(int tp) const {

@@ -9,7 +9,11 @@ namespace sr {
 // Which activations a block recomputes in backward instead of keeping from forward:
 // none; attn (the attention half: norm, q/k/v, attention output); full (the whole block,
 // keeping only each block's input).
-enum class Recompute { none, attn, full };
+// none: keep every activation; attn: recompute the attention half of each block; full: the
+// whole block, keeping only block inputs; except_attention: the whole block but the attention
+// kernel, whose output and log-sum-exp are kept per layer (2·nh·hd + 4·nh bytes per token and
+// layer buys not running the costliest op of long contexts twice).
+enum class Recompute { none, attn, full, except_attention };
 Recompute parse_recompute(const std::string& s);  // UserError naming model.recompute otherwise
 const char* recompute_name(Recompute r);
 

@@ -70,7 +70,8 @@ void Transformer::plan_activations(Arena& a) {
   cu_seqlens_ = a.alloc(DType::i32, {Tm + 1});
   resid_.clear();
   for (int64_t l = 0; l <= L; ++l) resid_.push_back(a.alloc(act, {Tm, H}));
-  attn_.assign(shape_.recompute == Recompute::none ? size_t(L) : 1, AttnActs{});
+  const Recompute rc = shape_.recompute;
+  attn_.assign(rc == Recompute::none ? size_t(L) : 1, AttnActs{});
   for (AttnActs& s : attn_) {
     s.ln1 = a.alloc(act, {Tm, H});
     s.rstd1 = a.alloc(DType::f32, {Tm});
@@ -81,7 +82,17 @@ void Transformer::plan_activations(Arena& a) {
     s.lse = a.alloc(DType::f32, {nh_ * Tm});
     s.mid = a.alloc(act, {Tm, H});
   }
-  mlp_.assign(shape_.recompute == Recompute::full ? 1 : size_t(L), MlpActs{});
+  if (rc == Recompute::except_attention) {
+    // One shared set for the recomputed tensors, and each layer's own attention output and
+    // log-sum-exp (the shared set's are those of layer 0).
+    for (int64_t l = 1; l < L; ++l) {
+      AttnActs s = attn_[0];
+      s.attn = a.alloc(act, {Tm, nh_, hd_});
+      s.lse = a.alloc(DType::f32, {nh_ * Tm});
+      attn_.push_back(s);
+    }
+  }
+  mlp_.assign(rc == Recompute::full || rc == Recompute::except_attention ? 1 : size_t(L), MlpActs{});
   for (MlpActs& s : mlp_) {
     s.ln2 = a.alloc(act, {Tm, H});
     s.rstd2 = a.alloc(DType::f32, {Tm});
@@ -157,7 +168,7 @@ void Transformer::set_batch(const ModelBatch& b, float loss_scale) {
   put(weight_, weight_host_.data(), size_t(T_) * 4);
 }
 
-void Transformer::attention_forward(int64_t l, AttnActs& a) {
+void Transformer::attention_forward(int64_t l, AttnActs& a, bool recomputing) {
   const LayerParams& p = params_.layers[size_t(l)];   // master: the norms
   const LayerParams& w = weights_.layers[size_t(l)];  // compute copy: the matmuls
   const Tensor x = rows(resid_[size_t(l)]);
@@ -169,7 +180,8 @@ void Transformer::attention_forward(int64_t l, AttnActs& a) {
   ops::linear_forward(v.view({T_, nkv_ * hd_}), rows(a.ln1), w.wv, w.bv);
   ops::rope(q, pos, float(cfg_.rope_theta), false);
   ops::rope(k, pos, float(cfg_.rope_theta), false);
-  ops::attention_forward(attn, a.lse.rows(0, nh_ * T_), q, k, v, cu, int(cfg_.sliding_window));
+  if (!(recomputing && shape_.recompute == Recompute::except_attention))
+    ops::attention_forward(attn, a.lse.rows(0, nh_ * T_), q, k, v, cu, int(cfg_.sliding_window));
   // Row-parallel o_proj: each TP rank holds a partial sum of the output.
   ops::linear_forward(rows(proj_out_), attn.view({T_, nh_ * hd_}), w.wo, Tensor{});
   tp_all_reduce(rows(proj_out_));
@@ -261,7 +273,7 @@ double Transformer::forward_backward(bool backward,
   tp_all_reduce(rows(resid_[0]));
   for (int64_t l = 0; l < L; ++l) {
     AttnActs& a = attn_acts(l);
-    attention_forward(l, a);
+    attention_forward(l, a, false);
     mlp_forward(l, a.mid, mlp_acts(l), true);
   }
   ops::rmsnorm_forward(rows(final_ln_), final_rstd_.rows(0, T_), rows(resid_[size_t(L)]),
@@ -277,8 +289,9 @@ double Transformer::forward_backward(bool backward,
   for (int64_t l = L - 1; l >= 0; --l) {
     AttnActs& a = attn_acts(l);
     MlpActs& m = mlp_acts(l);
-    if (shape_.recompute != Recompute::none) attention_forward(l, a);
-    if (shape_.recompute == Recompute::full) mlp_forward(l, a.mid, m, false);
+    const Recompute rc = shape_.recompute;
+    if (rc != Recompute::none) attention_forward(l, a, true);
+    if (rc == Recompute::full || rc == Recompute::except_attention) mlp_forward(l, a.mid, m, false);
     mlp_backward(l, a.mid, m);
     attention_backward(l, a);
     if (layer_grads_done) layer_grads_done(l);

@@ -74,7 +74,9 @@ class Transformer {
   struct AttnActs;
   struct MlpActs;
   void plan_activations(Arena& a);
-  void attention_forward(int64_t l, AttnActs& a);
+  // recomputing: the second run in backward (which skips the attention kernel itself under
+  // Recompute::except_attention, where its output is kept).
+  void attention_forward(int64_t l, AttnActs& a, bool recomputing);
   void mlp_forward(int64_t l, const Tensor& mid, MlpActs& m, bool write_output);
   double lm_head(bool backward);
   void attention_backward(int64_t l, AttnActs& a);

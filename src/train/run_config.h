@@ -20,7 +20,7 @@ Device parse_device(const std::string& s);  // UserError naming parallel.device 
 
 struct RunConfig {
   ModelConfig model;
-  Recompute recompute = Recompute::none;  // model.recompute: none|attn|full
+  Recompute recompute = Recompute::none;  // model.recompute: none|attn|full|except_attention
   int64_t lm_head_chunk = 1024;     // model.lm_head_chunk: tokens per LM-head/loss chunk
 
   int64_t steps = 100;

@@ -31,7 +31,7 @@ expect_error "unknown option '--train.bogus'" "${data[@]}" --train.bogus 1
 expect_error "model.num_attention_heads = 5 does not divide model.hidden_size = 64" --model.num_attention_heads 5 "${data[@]}"
 expect_error "model.num_key_value_heads = 3 does not divide model.num_attention_heads = 4" --model.num_key_value_heads 3 "${data[@]}"
 expect_error "parallel.tp = 3 does not divide" --parallel.tp 3 "${data[@]}"
-expect_error "model.recompute = most: expected none, attn or full" --model.recompute most "${data[@]}"
+expect_error "model.recompute = most: expected none, attn, full or except_attention" --model.recompute most "${data[@]}"
 expect_error "$work/missing.h5" --data.path "$work/missing.h5"
 echo "not hdf5" > "$work/text.h5"
 expect_error "$work/text.h5: not an HDF5 file" --data.path "$work/text.h5"

@@ -85,7 +85,7 @@ std::vector<std::vector<float>> gradients(const ModelConfig& cfg, Recompute rc, 
 TEST(Model, RecomputationChangesNoGradient) {
   const Batch b = micro_batch(9);
   const auto none = gradients(micro_config(), Recompute::none, b);
-  for (Recompute rc : {Recompute::attn, Recompute::full}) {
+  for (Recompute rc : {Recompute::attn, Recompute::full, Recompute::except_attention}) {
     const auto other = gradients(micro_config(), rc, b);
     ASSERT_EQ(none.size(), other.size());
     for (size_t i = 0; i < none.size(); ++i) EXPECT_EQ(none[i], other[i]) << recompute_name(rc);
