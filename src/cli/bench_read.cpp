@@ -75,7 +75,7 @@ int bench_read(const std::vector<std::string>& raw_args) {
   }
   std::string contexts_s, mode_s, device_s, precision_s, out_json;
   int64_t chunk_tokens = 0, summary_tokens = 0, answer_tokens = 0, question_tokens = 0, batch = 0;
-  int64_t max_step_tokens = 0;
+  int64_t max_step_tokens = 0, prefill_attention = -1;
   double bandwidth = 0.0;
   po::options_description desc("options (and --config MODEL.ini, --model.KEY VALUE)");
   desc.add_options()("help,h", "print this help")(
@@ -91,6 +91,9 @@ int bench_read(const std::vector<std::string>& raw_args) {
       "batch", po::value<int64_t>(&batch)->default_value(1), "sequences read at once")(
       "max-step-tokens", po::value<int64_t>(&max_step_tokens)->default_value(4096),
       "tokens per forward (prefills are cut to it)")(
+      "prefill-attention", po::value<int64_t>(&prefill_attention)->default_value(-1),
+      "prefills of at least this many tokens use the training attention kernel (cuDNN) over the "
+      "cache laid out in order; -1: 64 on CUDA, never on CPU; 0: always the cache kernel")(
       "device", po::value<std::string>(&device_s)->default_value("auto"), "auto, cpu or cuda")(
       "precision", po::value<std::string>(&precision_s)->default_value("auto"),
       "auto (bf16 on CUDA, f32 on CPU), f32 or bf16")(
@@ -142,6 +145,7 @@ int bench_read(const std::vector<std::string>& raw_args) {
   es.max_step_tokens = max_step_tokens;
   es.device = device;
   es.compute = precision_s == "bf16" ? DType::bf16 : DType::f32;
+  es.prefill_attention_min = prefill_attention;
   const int64_t chunks_max = (max_context + chunk_tokens - 1) / chunk_tokens;
   es.max_context = question_tokens + max_context + answer_tokens + 8 +
                    (sr_mode ? chunks_max * (summary_tokens + 3) : 0);

@@ -36,6 +36,12 @@ Engine::Engine(const ModelConfig& cfg, const EngineShape& shape)
     cap_ = shape_.max_context;
   }
   rows_ = std::max(shape_.batch, shape_.logits_rows);
+  fused_min_ = shape_.prefill_attention_min >= 0 ? shape_.prefill_attention_min
+               : shape_.device == Device::cuda ? 64
+                                               : 0;
+  // One sequence's whole visible cache beside a full piece of new tokens.
+  if (fused_min_ > 0)
+    fused_cap_ = shape_.max_step_tokens + (cfg_.sliding_window > 0 ? cfg_.sliding_window - 1 : cap_);
   specs_ = parameter_specs(cfg_, shape_.tp_rank, tp);
   const DType c = shape_.compute;
   const int64_t S = shape_.batch, Tm = shape_.max_step_tokens, H = cfg_.hidden_size;
@@ -88,6 +94,14 @@ Engine::Engine(const ModelConfig& cfg, const EngineShape& shape)
     logits_ = a.alloc(c, {rows_, vocab_local_});
     if (c != DType::f32) logits_f32_ = a.alloc(DType::f32, {rows_, vocab_local_});
     if (tp > 1) gathered_ = a.alloc(DType::f32, {int64_t(tp) * rows_ * vocab_local_});
+    if (fused_cap_ > 0) {
+      fq_ = a.alloc(c, {fused_cap_, nh_, hd_});
+      fk_ = a.alloc(c, {fused_cap_, nkv_, hd_});
+      fv_ = a.alloc(c, {fused_cap_, nkv_, hd_});
+      fo_ = a.alloc(c, {fused_cap_, nh_, hd_});
+      flse_ = a.alloc(DType::f32, {nh_ * fused_cap_});
+      fcu_ = a.alloc(DType::i32, {S + 1});
+    }
   });
   if (c == DType::f32) logits_f32_ = logits_;
   pos_.assign(size_t(S), 0);
@@ -182,7 +196,10 @@ void Engine::layer_forward(int64_t l, int64_t T) {
   ops::linear_forward(v.view({T, nkv_ * hd_}), ln, w.wv, w.bv);
   ops::rope(q, pos, theta, false);
   ops::rope(k, pos, theta, false);
-  ops::attention_cache_forward(attn, q, k, v, kc, vc, cu_, past_, int(cfg_.sliding_window));
+  if (fused_)
+    prefill_attention(l);
+  else
+    ops::attention_cache_forward(attn, q, k, v, kc, vc, cu_, past_, int(cfg_.sliding_window));
   ops::kv_cache_append(kc, vc, k, v, cu_, past_);
   // Row-parallel o_proj (and down_proj below): each TP rank holds a partial sum.
   ops::linear_forward(proj, attn.view({T, nh_ * hd_}), w.wo, Tensor{});
@@ -199,11 +216,56 @@ void Engine::layer_forward(int64_t l, int64_t T) {
   ops::add_inplace(x, proj);
 }
 
+int64_t Engine::visible_cached(int64_t s) const {
+  const int64_t p = pos_[size_t(s)];
+  return cfg_.sliding_window > 0 ? std::min(p, cfg_.sliding_window - 1) : p;
+}
+
+// Attention of a prefill piece through ops::attention_forward: each sequence becomes one packed
+// sample of its visible cached keys (in position order, out of the ring) and its new tokens, so
+// the causal window of the training kernel is the cache's; only the new rows' outputs are kept.
+void Engine::prefill_attention(int64_t l) {
+  const int64_t S = shape_.batch, F = fused_rows_;
+  const Tensor kc = k_cache_[size_t(l)].view({S * cap_, nkv_, hd_});
+  const Tensor vc = v_cache_[size_t(l)].view({S * cap_, nkv_, hd_});
+  for (const FusedSeq& f : fused_seqs_) {
+    for (int64_t done = 0; done < f.m;) {  // at most two runs: before and after the ring wraps
+      const int64_t slot = (f.p0 - f.m + done) % cap_, len = std::min(f.m - done, cap_ - slot);
+      ops::copy(fk_.rows(f.base + done, len), kc.rows(f.s * cap_ + slot, len));
+      ops::copy(fv_.rows(f.base + done, len), vc.rows(f.s * cap_ + slot, len));
+      done += len;
+    }
+    ops::copy(fq_.rows(f.base + f.m, f.n), q_.rows(f.row0, f.n));
+    ops::copy(fk_.rows(f.base + f.m, f.n), k_.rows(f.row0, f.n));
+    ops::copy(fv_.rows(f.base + f.m, f.n), v_.rows(f.row0, f.n));
+  }
+  ops::attention_forward(fo_.rows(0, F), flse_.rows(0, nh_ * F), fq_.rows(0, F), fk_.rows(0, F),
+                         fv_.rows(0, F), fcu_.rows(0, int64_t(fused_seqs_.size()) + 1),
+                         int(cfg_.sliding_window));
+  for (const FusedSeq& f : fused_seqs_) ops::copy(attn_.rows(f.row0, f.n), fo_.rows(f.base + f.m, f.n));
+}
+
 // One forward over a piece: ids[T] of the batch's sequences laid out by cu[S+1], at positions;
 // logits for the rows listed (into rows_host_, in list order).
 void Engine::run_piece(const std::vector<uint32_t>& ids, const std::vector<int32_t>& cu,
-                       const std::vector<int32_t>& positions, const std::vector<int64_t>& logit_rows) {
+                       const std::vector<int32_t>& positions, const std::vector<int64_t>& logit_rows,
+                       bool fused) {
   const Device dev = shape_.device;
+  fused_ = fused;
+  if (fused) {
+    fused_seqs_.clear();
+    std::vector<int32_t> fcu{0};
+    for (int64_t s = 0; s < shape_.batch; ++s) {
+      const int64_t n = cu[size_t(s) + 1] - cu[size_t(s)];
+      if (n == 0) continue;
+      const int64_t m = visible_cached(s);
+      fused_seqs_.push_back({s, pos_[size_t(s)], m, n, cu[size_t(s)], fcu.back()});
+      fcu.push_back(int32_t(fcu.back() + m + n));
+    }
+    fused_rows_ = fcu.back();
+    SR_ASSERT(fused_rows_ <= fused_cap_, "run_piece: prefill rows beyond the plan");
+    device_copy(dev, fcu_.data, Device::cpu, fcu.data(), fcu.size() * 4);
+  }
   const int64_t T = int64_t(ids.size()), S = shape_.batch, H = cfg_.hidden_size;
   std::vector<int32_t> past(static_cast<size_t>(S), 0);
   for (int64_t s = 0; s < S; ++s) past[size_t(s)] = int32_t(pos_[size_t(s)]);
@@ -273,10 +335,29 @@ void Engine::step(const std::vector<std::vector<uint32_t>>& tokens,
     row_tok.clear();
     cu.assign(1, 0);
     std::vector<int64_t> take(size_t(S), 0);
-    int64_t budget = Tm;
+    // With prefill through the training attention, a piece holds either sequences with few new
+    // tokens left (the cache kernel) or many (fused), never both.
+    bool fused_piece = false;
+    if (fused_min_ > 0) {
+      bool small = false, large = false;
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t rem = int64_t(tokens[size_t(s)].size()) - off[size_t(s)];
+        (rem >= fused_min_ ? large : small) |= rem > 0;
+      }
+      fused_piece = large && !small;
+    }
+    int64_t budget = Tm, fused_budget = fused_cap_;
     for (int64_t s = 0; s < S; ++s) {
       const std::vector<uint32_t>& t = tokens[size_t(s)];
-      const int64_t n = std::min({int64_t(t.size()) - off[size_t(s)], per_seq, budget});
+      const int64_t rem = int64_t(t.size()) - off[size_t(s)];
+      int64_t n = std::min({rem, per_seq, budget});
+      if (fused_min_ > 0 && rem > 0 && (rem >= fused_min_) != fused_piece) n = 0;
+      if (fused_piece && n > 0) {
+        // The first sequence always fits (fused_cap_ = a piece + one whole visible cache).
+        const int64_t m = visible_cached(s);
+        if (m + n > fused_budget) n = 0;
+        fused_budget -= n > 0 ? m + n : 0;
+      }
       take[size_t(s)] = n;
       budget -= n;
       for (int64_t i = 0; i < n; ++i) {
@@ -293,7 +374,7 @@ void Engine::step(const std::vector<std::vector<uint32_t>>& tokens,
       cu.push_back(int32_t(ids.size()));
     }
     if (ids.empty()) break;
-    run_piece(ids, cu, positions, rows);
+    run_piece(ids, cu, positions, rows, fused_piece);
     for (size_t r = 0; r < rows.size(); ++r) {
       const float* src = rows_host_.data() + r * size_t(vocab_);
       const int64_t s = row_seq[r];

@@ -49,6 +49,12 @@ struct EngineShape {
                                  // all_logits needs >= max_step_tokens
   Device device = Device::cpu;
   DType compute = DType::f32;    // bf16 on CUDA: bf16 weights, activations and cache
+  // Prefill through the training attention (cuDNN's fused kernels on CUDA): a sequence bringing
+  // at least this many new tokens has its visible cached keys laid out in position order before
+  // its new ones and attends with ops::attention_forward (the cached rows' queries are wasted
+  // work, tensor cores make up for it). Sequences with fewer tokens (decoding) use the cache
+  // kernel. -1: 64 on CUDA, never on CPU (whose cache kernel is as fast); 0: never.
+  int64_t prefill_attention_min = -1;
   // Tensor parallelism as in training (Megatron): this rank holds heads, MLP columns and vocab
   // rows [rank/size]; tp_comm (MPI on CPU, NCCL on CUDA) joins the partial sums and gathers the
   // logits, so every rank sees the same full logits and makes the same choices.
@@ -101,8 +107,11 @@ class Engine : public SequenceModel {
 
  private:
   void layer_forward(int64_t l, int64_t T);
+  void prefill_attention(int64_t l);
   void run_piece(const std::vector<uint32_t>& ids, const std::vector<int32_t>& cu,
-                 const std::vector<int32_t>& positions, const std::vector<int64_t>& logit_rows);
+                 const std::vector<int32_t>& positions, const std::vector<int64_t>& logit_rows,
+                 bool fused);
+  int64_t visible_cached(int64_t s) const;  // cached positions the next token of s sees
 
   ModelConfig cfg_;
   EngineShape shape_;
@@ -119,6 +128,15 @@ class Engine : public SequenceModel {
   Tensor x_, ln_, rstd_, q_, k_, v_, attn_, proj_, gate_, up_, act_;
   Tensor last_, last_ln_, last_rstd_, logits_, logits_f32_;  // [R, H], [R, H], [R], [R, V_l] ×2
   Tensor gathered_;                     // [tp, R, V_l] f32: every rank's logits (TP > 1)
+  // Prefill through the training attention: sequence s's visible cache (m rows) then its n new
+  // rows, at `base` in the packed buffers fq_/fk_/fv_/fo_ [fused_cap_, heads, hd].
+  struct FusedSeq {
+    int64_t s, p0, m, n, row0, base;
+  };
+  int64_t fused_min_ = 0, fused_cap_ = 0, fused_rows_ = 0;
+  bool fused_ = false;
+  std::vector<FusedSeq> fused_seqs_;
+  Tensor fq_, fk_, fv_, fo_, flse_, fcu_;
   std::vector<int64_t> pos_;            // per sequence
   std::vector<float> logits_host_;      // [S, V]
   std::vector<float> rows_host_;        // [R, V] staging

@@ -89,7 +89,7 @@ ModelConfig engine_config(int64_t window) {
 
 // The same steps (prefill of different lengths per sequence, then decode) on a CPU engine and a
 // CUDA engine with the same random weights: the logits agree.
-void check_engine(int64_t window, DType compute) {
+void check_engine(int64_t window, DType compute, int64_t prefill_attention_min = -1) {
   const ModelConfig cfg = engine_config(window);
   EngineShape es;
   es.batch = 3;
@@ -99,6 +99,7 @@ void check_engine(int64_t window, DType compute) {
   cpu_engine.init_weights(21, 0.05f);
   es.device = Device::cuda;
   es.compute = compute;
+  es.prefill_attention_min = prefill_attention_min;
   Engine gpu_engine(cfg, es);
   gpu_engine.init_weights(21, 0.05f);
   Rng rng(8, 1);
@@ -122,17 +123,27 @@ void check_engine(int64_t window, DType compute) {
   }
 }
 
+// Default: prefills of >= 64 tokens (the 90-token one) through ops::attention_forward, the
+// rest through the cache kernel; 0: everything through the cache kernel; 1: everything fused.
 TEST(CudaInfer, EngineMatchesCpuWindowF32) {
   SR_REQUIRE_GPU();
   check_engine(24, DType::f32);
+  check_engine(24, DType::f32, 0);
+  check_engine(24, DType::f32, 1);
 }
 TEST(CudaInfer, EngineMatchesCpuFullF32) {
   SR_REQUIRE_GPU();
   check_engine(0, DType::f32);
+  check_engine(0, DType::f32, 0);
 }
-TEST(CudaInfer, EngineMatchesCpuWindowBf16) {
+TEST(CudaInfer, EngineMatchesCpuWindowBf16) {  // bf16 prefill attention goes through cuDNN where built
   SR_REQUIRE_GPU();
   check_engine(24, DType::bf16);
+  check_engine(24, DType::bf16, 0);
+}
+TEST(CudaInfer, EngineMatchesCpuFullBf16) {
+  SR_REQUIRE_GPU();
+  check_engine(0, DType::bf16);
 }
 
 }  // namespace

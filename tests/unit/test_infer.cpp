@@ -181,7 +181,8 @@ std::vector<double> log_softmax(const float* logits, int64_t V) {
 // Prefill of the first `prefill` tokens in pieces of `chunk`, then token-by-token decode, must
 // give the training forward's next-token distribution at every position. The sequence is
 // longer than the window, so the ring wraps several times.
-void check_engine_matches_training(int64_t window, int64_t prefill, int64_t chunk) {
+void check_engine_matches_training(int64_t window, int64_t prefill, int64_t chunk,
+                                   int64_t prefill_attention_min = 0) {
   const ModelConfig cfg = infer_config(window);
   const int64_t V = cfg.vocab_size, n = 29;
   RunShape rs;
@@ -198,6 +199,7 @@ void check_engine_matches_training(int64_t window, int64_t prefill, int64_t chun
   es.max_step_tokens = 16;
   es.max_context = 64;
   es.logits_rows = 16;
+  es.prefill_attention_min = prefill_attention_min;
   Engine engine(cfg, es);
   engine.load_weights(model.params());
   std::vector<std::vector<double>> got;
@@ -235,6 +237,16 @@ TEST(InferEngine, FullAttentionPrefillThenDecodeMatchesTrainingForward) {
   check_engine_matches_training(0, 10, 7);
 }
 
+TEST(InferEngine, PrefillThroughTrainingAttentionMatchesTrainingForward) {
+  // Pieces of >= 2 new tokens attend with ops::attention_forward over the ring laid out in
+  // position order (wrapped inside the prefill and again later), decoding with the cache kernel.
+  check_engine_matches_training(5, 12, 5, 2);
+  check_engine_matches_training(4, 20, 20, 2);
+  check_engine_matches_training(0, 10, 7, 2);
+  // Every piece through it, single tokens included.
+  check_engine_matches_training(5, 12, 3, 1);
+}
+
 TEST(InferEngine, BatchOfSequencesAtDifferentPositionsMatchesOneAtATime) {
   // Three sequences fed different amounts per step (prefill for one while another decodes),
   // against each run alone: independent caches, each at its own position.
@@ -244,6 +256,10 @@ TEST(InferEngine, BatchOfSequencesAtDifferentPositionsMatchesOneAtATime) {
   es.max_step_tokens = 10;  // smaller than a step's total: the step is split into pieces
   Engine batched(cfg, es);
   batched.init_weights(9, 0.3f);
+  EngineShape fs = es;
+  fs.prefill_attention_min = 3;  // prefills (and only they) through the training attention
+  Engine fused(cfg, fs);
+  fused.init_weights(9, 0.3f);
   EngineShape one = es;
   one.batch = 1;
   Engine single(cfg, one);
@@ -273,12 +289,17 @@ TEST(InferEngine, BatchOfSequencesAtDifferentPositionsMatchesOneAtATime) {
   std::vector<size_t> seen(3, 0);
   for (const auto& st : steps) {
     batched.step(st);
+    fused.step(st);
     for (int s = 0; s < 3; ++s) {
       if (st[size_t(s)].empty()) continue;
       const std::vector<float> got(batched.logits(s), batched.logits(s) + 24);
-      test::expect_close(got, want[size_t(s)][seen[size_t(s)]++], 1e-5, 1e-6, "sequence " + std::to_string(s));
+      const std::vector<float>& w = want[size_t(s)][seen[size_t(s)]++];
+      test::expect_close(got, w, 1e-5, 1e-6, "sequence " + std::to_string(s));
+      test::expect_close(std::vector<float>(fused.logits(s), fused.logits(s) + 24), w, 1e-5, 1e-6,
+                         "prefill through attention_forward, sequence " + std::to_string(s));
     }
   }
+  EXPECT_EQ(fused.position(1), 12);
   EXPECT_EQ(batched.position(0), 15);
   EXPECT_EQ(batched.position(1), 12);
   EXPECT_EQ(batched.position(2), 14);
