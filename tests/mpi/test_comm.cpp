@@ -6,11 +6,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "comm/communicator.h"
+#include "comm/host_communicator.h"
 #include "comm/process_grid.h"
 #include "core/error.h"
 #include "core/timer.h"
@@ -193,8 +196,38 @@ TEST(Comm, LatePeerWithinTheDeadline) {
   }
 }
 
+// Host numbers (the trainer's counts, sums and flags; checkpoint agreement) under the watchdog.
+TEST(HostComm, ReducesGathersAndBroadcastsHostNumbers) {
+  HostCommunicator comm(MPI_COMM_WORLD, 30);
+  const int n = comm.size(), r = comm.rank();
+  double d[2] = {0.5 * (r + 1), double(r)};
+  comm.all_reduce(d, 2, ReduceOp::sum, "test doubles");
+  EXPECT_DOUBLE_EQ(d[0], 0.25 * n * (n + 1));
+  EXPECT_DOUBLE_EQ(d[1], 0.5 * n * (n - 1));
+  int64_t big[1] = {(int64_t(1) << 40) + r};
+  comm.all_reduce(big, 1, ReduceOp::max, "test int64");
+  EXPECT_EQ(big[0], (int64_t(1) << 40) + n - 1);
+  std::vector<float> f(5, 1.0f);  // [5]
+  comm.all_reduce(f.data(), 5, ReduceOp::sum, "test floats");
+  for (float x : f) EXPECT_EQ(x, float(n));
+  EXPECT_TRUE(comm.all_true(true, "test all true"));
+  EXPECT_FALSE(comm.all_true(r != n - 1, "test one false"));
+  struct Row {
+    int rank;
+    char tag[12];
+  } mine{r, "rank"};
+  std::vector<Row> rows(static_cast<size_t>(n));  // [n]
+  comm.all_gather_bytes(&mine, rows.data(), sizeof mine, "test rows");
+  for (int i = 0; i < n; ++i) EXPECT_EQ(rows[size_t(i)].rank, i);
+  char text[16] = {};
+  if (r == n - 1) std::snprintf(text, sizeof text, "from %d", r);
+  comm.broadcast_bytes(text, sizeof text, n - 1, "test text");
+  EXPECT_EQ(std::string(text), "from " + std::to_string(n - 1));
+  comm.barrier("test barrier");
+}
+
 // Run by tests/cli/comm_watchdog.sh under mpirun -np 2: rank 1 never joins the all_reduce, and
-// rank 0's watchdog must end the job with a message naming the collective.
+// rank 0's watchdog must end the job with a message naming the collective and rank 1.
 TEST(CommWatchdog, MissingRankAbortsTheJob) {
   if (!std::getenv("SR_TEST_HANG")) GTEST_SKIP() << "run by tests/cli/comm_watchdog.sh";
   auto comm = make_mpi_communicator(MPI_COMM_WORLD, 2);

@@ -6,6 +6,7 @@
 
 #include "core/rng.h"
 #include "dataset/batch.h"
+#include "model/params.h"
 #include "model/transformer.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
@@ -50,6 +51,38 @@ TEST(AdamW, DecaysWeightsButNotNormsOrBiases) {
     for (int64_t k = 0; k < m.params().all[i].numel(); ++k)
       ASSERT_FLOAT_EQ(p[k], before[i][size_t(k)] * factor) << m.specs()[i].name;
   }
+}
+
+// The per-block flat ranges the DP gradient sync reduces come from the layout itself: they
+// tile the flat buffer in order (embedding, layers, tail) and each holds exactly its own
+// block's tensors, whatever the padding (ZeRO-1's multiple) and tying.
+TEST(ParamLayout, PublishesEachBlocksFlatRange) {
+  for (const bool tied : {true, false})
+    for (const int64_t multiple : {int64_t(1), int64_t(3 * 64)}) {
+      ModelConfig c = testfix::tiny_model_config(32, 64, 40, 8);
+      c.num_hidden_layers = 3;
+      c.tie_word_embeddings = tied;
+      const std::vector<ParamSpec> specs = parameter_specs(c, 0, 1);
+      Arena arena("parameters");
+      ModelParams p;
+      arena.plan([&](Arena& a) { p = plan_params(a, c, specs, multiple); });
+      SCOPED_TRACE(std::string(tied ? "tied" : "untied") + ", multiple " + std::to_string(multiple));
+      ASSERT_EQ(p.layer_range.size(), 3u);
+      EXPECT_EQ(p.embed_range.begin, 0);
+      EXPECT_EQ(p.embed_range.end, p.layer_range[0].begin);
+      for (size_t l = 0; l + 1 < 3; ++l) EXPECT_EQ(p.layer_range[l].end, p.layer_range[l + 1].begin);
+      EXPECT_EQ(p.layer_range[2].end, p.tail_range.begin);
+      EXPECT_EQ(p.tail_range.end, p.flat.numel());
+      for (size_t i = 0; i < specs.size(); ++i) {
+        const std::string& name = specs[i].name;
+        ModelParams::Range want = p.tail_range;
+        if (name == "model.embed_tokens.weight") want = p.embed_range;
+        for (size_t l = 0; l < 3; ++l)
+          if (name.rfind("model.layers." + std::to_string(l) + ".", 0) == 0) want = p.layer_range[l];
+        EXPECT_GE(p.flat_offset[i], want.begin) << name;
+        EXPECT_LE(p.flat_offset[i] + specs[i].local_numel(), want.end) << name;
+      }
+    }
 }
 
 TEST(Training, OverfitsASmallFixedBatch) {
