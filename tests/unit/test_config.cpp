@@ -140,6 +140,8 @@ TEST_F(ConfigTest, AbbreviatedKeysAreNotGuessed) {
   EXPECT_NE(e.find("unknown option"), std::string::npos) << e;
   EXPECT_NE(e.find("train.step"), std::string::npos) << e;
   EXPECT_NE(error_of({"--print-conf"}).find("unknown option"), std::string::npos);
+  const std::string run = write("run.ini", "[train]\nstep = 5\n");
+  EXPECT_NE(error_of({"--config", run}).find(run + ": unknown key 'train.step'"), std::string::npos);
 }
 
 TEST_F(ConfigTest, KeyRepeatedInOneFileIsAnError) {
