@@ -8,10 +8,13 @@
 // hang the host thread (a blocking one waits inside ncclAllReduce itself while the first
 // collective connects to its peers). Init and every collective are polled through
 // ncclCommGetAsyncError and then cudaStreamQuery until done or the deadline passes; then the
-// collective is named, the NCCL communicator is aborted (so no kernel keeps spinning on the
-// GPU) and the job is aborted.
+// collective is named with the ranks that did not arrive (CollectiveWaiter's questions over
+// MPI), the NCCL communicator is aborted (so no kernel keeps spinning on the GPU) and the job
+// is aborted.
 #include <cuda_runtime.h>
 #include <nccl.h>
+
+#include <memory>
 
 #include "comm/communicator.h"
 #include "comm/mpi_check.h"
@@ -51,6 +54,7 @@ class NcclCommunicator final : public Communicator {
     SR_CHECK_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
     // A communicator of one rank needs no NCCL: its collectives are copies or nothing.
     if (size_ == 1) return;
+    probe_ = std::make_unique<CollectiveWaiter>(comm, watchdog_seconds);
     ncclUniqueId id{};
     if (rank_ == 0) SR_CHECK_NCCL(ncclGetUniqueId(&id));
     SR_CHECK_MPI(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm));
@@ -201,8 +205,11 @@ class NcclCommunicator final : public Communicator {
   // Polls until NCCL has finished the call (a nonblocking call may still be in progress) and,
   // with `on_stream`, until the stream has run it.
   void wait(const char* name, int64_t count, DType dtype, bool on_stream = true) {
+    if (probe_) probe_->begin();
+    int64_t polls = 0;
     bool done = poll_until(
         [&] {
+          if (probe_ && (++polls & 63) == 0) probe_->answer_questions();
           ncclResult_t state = ncclSuccess;
           SR_CHECK_NCCL(ncclCommGetAsyncError(comm_, &state));
           if (state == ncclInProgress) return false;
@@ -220,7 +227,8 @@ class NcclCommunicator final : public Communicator {
         },
         watchdog_);
     if (done) return;
-    print_watchdog_message(collective_label(name, count, dtype), size_, watchdog_);
+    print_watchdog_message(collective_label(name, count, dtype), size_, watchdog_,
+                           probe_ ? probe_->absent_ranks() : "a rank has died or is stuck");
     // Stops NCCL's kernels, which would otherwise spin on the GPU for the missing peer.
     ncclCommAbort(comm_);
     comm_ = nullptr;
@@ -229,6 +237,8 @@ class NcclCommunicator final : public Communicator {
 
   int rank_ = 0, size_ = 1;
   double watchdog_;
+  // Names the ranks that did not arrive when a collective times out (over MPI on the same ranks).
+  std::unique_ptr<CollectiveWaiter> probe_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ready_ = nullptr;

@@ -115,7 +115,7 @@ class CollectiveWaiter {
   // Waits for the n requests of the collective `label`; on timeout prints the message on this
   // rank and aborts the job.
   void wait(int n, MPI_Request* reqs, const std::string& label) {
-    ++seq_;
+    begin();
     if (n == 0) return;
     if (seconds_ <= 0 || size_ == 1) {
       SR_CHECK_MPI(MPI_Waitall(n, reqs, MPI_STATUSES_IGNORE));
@@ -135,9 +135,9 @@ class CollectiveWaiter {
     abort_job();
   }
 
- private:
-  static constexpr int kAsk = 1, kAnswer = 2;
-  static constexpr double kGraceSeconds = 1.5;
+  // For a communicator that waits its own way (NCCL): begin() as each collective starts,
+  // answer_questions() now and then while waiting, absent_ranks() on timeout for the message.
+  void begin() { ++seq_; }
 
   // Answers every question that arrived: "which collective do you wait in?".
   void answer_questions(std::vector<int64_t>* answers = nullptr) {
@@ -196,6 +196,10 @@ class CollectiveWaiter {
       elsewhere.erase(0, 2);
     return out + elsewhere;
   }
+
+ private:
+  static constexpr int kAsk = 1, kAnswer = 2;
+  static constexpr double kGraceSeconds = 1.5;
 
   MPI_Comm probe_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
