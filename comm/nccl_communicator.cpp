@@ -57,7 +57,9 @@ class NcclCommunicator final : public Communicator {
     probe_ = std::make_unique<CollectiveWaiter>(comm, watchdog_seconds);
     ncclUniqueId id{};
     if (rank_ == 0) SR_CHECK_NCCL(ncclGetUniqueId(&id));
-    SR_CHECK_MPI(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm));
+    MPI_Request req;
+    SR_CHECK_MPI(MPI_Ibcast(&id, sizeof id, MPI_BYTE, 0, comm, &req));
+    probe_->wait(1, &req, "broadcast(ncclUniqueId)");
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     SR_CHECK_NCCL_ASYNC(ncclCommInitRankConfig(&comm_, size_, id, rank_, &config));
