@@ -98,6 +98,9 @@ struct AdamWParams {
 struct AdamWTensors {
   Tensor param, grad, m, v;
   float weight_decay = 0.0f;
+  // Optional, CUDA only: a bf16 [n] copy that also receives the updated parameter (rounded to
+  // nearest), so the compute weights need no separate refresh pass.
+  Tensor compute_copy;
 };
 // Updates every tensor of the list (multi-tensor: on GPU a few launches for the whole model).
 void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWParams& p);

@@ -14,6 +14,7 @@ void adamw_step(const std::vector<ops::AdamWTensors>& tensors, const ops::AdamWP
     const float* g = t.grad.f32();
     const int64_t n = t.param.numel();
     SR_ASSERT(t.grad.numel() == n && t.m.numel() == n && t.v.numel() == n, "adamw_step: sizes differ");
+    SR_ASSERT(t.compute_copy.empty(), "adamw_step: the CPU computes on the f32 parameters themselves");
     const float wd = t.weight_decay;
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; ++i) {

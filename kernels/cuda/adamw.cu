@@ -18,6 +18,7 @@ struct AdamWGroup {
   const float* g[kGroup];
   float* m[kGroup];
   float* v[kGroup];
+  __nv_bfloat16* wb[kGroup];  // bf16 compute copy, or null
   int64_t n[kGroup];
   float wd[kGroup];
 };
@@ -45,11 +46,13 @@ __global__ void adamw_kernel(AdamWGroup grp, AdamWConsts c) {
   const float* g = grp.g[k];
   float* m = grp.m[k];
   float* v = grp.v[k];
+  __nv_bfloat16* wb = grp.wb[k];
   const int64_t n = grp.n[k];
   const float wd = grp.wd[k];
   const int64_t start = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  if (n % 4 == 0 && aligned16(w) && aligned16(g) && aligned16(m) && aligned16(v)) {
+  if (n % 4 == 0 && aligned16(w) && aligned16(g) && aligned16(m) && aligned16(v) &&
+      (reinterpret_cast<uintptr_t>(wb) & 7u) == 0) {
     for (int64_t i = start; i < n / 4; i += stride) {
       float4 w4 = reinterpret_cast<float4*>(w)[i];
       const float4 g4 = reinterpret_cast<const float4*>(g)[i];
@@ -62,15 +65,23 @@ __global__ void adamw_kernel(AdamWGroup grp, AdamWConsts c) {
       reinterpret_cast<float4*>(w)[i] = w4;
       reinterpret_cast<float4*>(m)[i] = m4;
       reinterpret_cast<float4*>(v)[i] = v4;
+      if (wb) {
+        const __nv_bfloat162 a = __floats2bfloat162_rn(w4.x, w4.y), b = __floats2bfloat162_rn(w4.z, w4.w);
+        reinterpret_cast<__nv_bfloat162*>(wb)[2 * i] = a;
+        reinterpret_cast<__nv_bfloat162*>(wb)[2 * i + 1] = b;
+      }
     }
     return;
   }
-  for (int64_t i = start; i < n; i += stride) adamw_one(w[i], g[i], m[i], v[i], wd, c);
+  for (int64_t i = start; i < n; i += stride) {
+    adamw_one(w[i], g[i], m[i], v[i], wd, c);
+    if (wb) wb[i] = __float2bfloat16(w[i]);
+  }
 }
 
 }  // namespace
 
-// Each entry: param, grad, m, v: [n] f32.
+// Each entry: param, grad, m, v: [n] f32; compute_copy: [n] bf16 or empty.
 void adamw_step(const std::vector<ops::AdamWTensors>& tensors, const ops::AdamWParams& p) {
   // Bias corrections on the host, exactly as the CPU kernel computes them.
   const AdamWConsts c{p.lr, p.beta1, p.beta2, p.eps, p.grad_scale,
@@ -87,6 +98,13 @@ void adamw_step(const std::vector<ops::AdamWTensors>& tensors, const ops::AdamWP
       grp.g[count] = f32_ref(t.grad, "adamw_step");
       grp.m[count] = f32_ref(t.m, "adamw_step");
       grp.v[count] = f32_ref(t.v, "adamw_step");
+      grp.wb[count] = nullptr;
+      if (!t.compute_copy.empty()) {
+        SR_ASSERT(t.compute_copy.device == Device::cuda && t.compute_copy.dtype == DType::bf16 &&
+                      t.compute_copy.numel() == n,
+                  "adamw_step: the compute copy must be a CUDA bf16 tensor of the parameter's size");
+        grp.wb[count] = static_cast<__nv_bfloat16*>(t.compute_copy.data);
+      }
       grp.n[count] = n;
       grp.wd[count] = t.weight_decay;
       largest = n > largest ? n : largest;

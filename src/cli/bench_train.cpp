@@ -45,12 +45,13 @@ TrainBenchResult measure_training_step(const RunConfig& cfg, ProcessGrid& grid, 
   // One untimed warm-up step, unless a single step is asked for (memory measurements of
   // long samples, where every step is expensive).
   const int64_t steps = std::max<int64_t>(1, cfg.steps), warmup = steps > 1 ? 1 : 0;
-  // A training step without data or gradient reduction: forward, backward, AdamW, refresh.
+  // A training step without data or gradient reduction: forward, backward, AdamW (which also
+  // writes the bf16 compute weights), as the trainer does without ZeRO-1.
   auto step = [&] {
     model.zero_grads();
     model.forward_backward(true);
-    optimizer.step(model.params().all, model.grads().all, float(cfg.lr), 1.0f);
-    model.refresh_weights();
+    optimizer.step(model.params().all, model.grads().all, float(cfg.lr), 1.0f,
+                   model.separate_compute_weights());
   };
   for (int64_t i = 0; i < warmup; ++i) step();
   device_synchronize(shape.device);

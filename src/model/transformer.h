@@ -52,6 +52,11 @@ class Transformer {
   const ModelParams& grads() const { return grads_; }    // f32
 
   void init_parameters(uint64_t seed, float std_dev = 0.02f);
+  // The bf16 compute copy of the weights when it is separate from the master parameters (for
+  // an optimizer that writes it while updating), else nullptr.
+  const std::vector<Tensor>* separate_compute_weights() const {
+    return weights_.flat.data == params_.flat.data ? nullptr : &weights_.all;
+  }
   // After the master parameters changed (optimizer step, checkpoint load): refreshes the
   // compute copy of the weights (a no-op when computing in f32, where they are one).
   void refresh_weights();

@@ -36,7 +36,7 @@ AdamW::AdamW(const AdamWConfig& cfg, const std::vector<ParamSpec>& specs,
 }
 
 void AdamW::step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, float lr,
-                 float grad_scale) {
+                 float grad_scale, const std::vector<Tensor>* compute_copies) {
   ++step_;
   ops::AdamWParams p;
   p.lr = lr;
@@ -52,6 +52,8 @@ void AdamW::step(const std::vector<Tensor>& params, const std::vector<Tensor>& g
     tensors.push_back({segment_view(params[s.param], s.begin, s.count),
                        segment_view(grads[s.param], s.begin, s.count), m_[k], v_[k],
                        specs_[s.param].weight_decay ? cfg_.weight_decay : 0.0f});
+    if (compute_copies)
+      tensors.back().compute_copy = segment_view((*compute_copies)[s.param], s.begin, s.count);
   }
   ops::adamw_step(tensors, p);
 }

@@ -37,8 +37,10 @@ class AdamW {
   AdamW(const AdamWConfig& cfg, const std::vector<ParamSpec>& specs,
         std::vector<ParamSegment> segments, Device device);
   // One update of every segment with learning rate lr; gradients are multiplied by grad_scale.
+  // compute_copies (one per parameter, e.g. the model's bf16 weights), when given, receive the
+  // updated values of the segments too, which replaces a separate refresh pass.
   void step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, float lr,
-            float grad_scale);
+            float grad_scale, const std::vector<Tensor>* compute_copies = nullptr);
   int64_t steps_taken() const { return step_; }
   void set_steps_taken(int64_t s) { step_ = s; }
   const std::vector<ParamSegment>& segments() const { return segments_; }

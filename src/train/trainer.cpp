@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "kernels/ops.h"
+#include "kernels/profile.h"
 #include "train/preemption.h"
 
 namespace sr {
@@ -18,6 +19,20 @@ std::string format_duration(double s) {
   const long t = long(s + 0.5);
   std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
   return buf;
+}
+
+LoaderConfig loader_config(const RunConfig& c) {
+  if (c.data_path.empty()) throw UserError("data.path is not set: expected a token dataset (.h5)");
+  LoaderConfig lc;
+  lc.path = c.data_path;
+  lc.seed = c.seed;
+  lc.shuffle = c.shuffle;
+  lc.global_batch_tokens = c.global_batch_tokens;
+  lc.micro_batch_tokens = c.micro_batch_tokens;
+  lc.truncate_long = c.truncate_long;
+  lc.prefetch_steps = c.prefetch_steps;
+  lc.model_vocab_size = uint32_t(c.model.vocab_size);
+  return lc;
 }
 }  // namespace
 
@@ -46,17 +61,7 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
     model_->refresh_weights();
   }
 
-  LoaderConfig lc;
-  lc.path = cfg_.data_path;
-  lc.seed = cfg_.seed;
-  lc.shuffle = cfg_.shuffle;
-  lc.global_batch_tokens = cfg_.global_batch_tokens;
-  lc.micro_batch_tokens = cfg_.micro_batch_tokens;
-  lc.truncate_long = cfg_.truncate_long;
-  lc.prefetch_steps = cfg_.prefetch_steps;
-  lc.model_vocab_size = uint32_t(cfg_.model.vocab_size);
-  if (lc.path.empty()) throw UserError("data.path is not set: expected a token dataset (.h5)");
-  loader_ = std::make_unique<Loader>(lc, grid_.dp_rank, grid_.dp, resumed.data);
+  loader_ = std::make_unique<Loader>(loader_config(cfg_), grid_.dp_rank, grid_.dp, resumed.data);
 
   info("model: %s", cfg_.model.summary().c_str());
   info("memory plan per rank: %s, optimizer %s", model_->memory_plan().c_str(),
@@ -122,10 +127,14 @@ StepResult Trainer::train_step() {
   if (!r.skipped) {
     float clip = 1.0f;
     if (cfg_.grad_clip > 0 && r.grad_norm > cfg_.grad_clip) clip = float(cfg_.grad_clip / r.grad_norm);
-    optimizer_->step(model_->params().all, model_->grads().all, float(r.lr), clip);
+    // Without ZeRO-1 every rank updates every parameter, and AdamW also writes the bf16 compute
+    // weights; with it each rank updates its slice, and the weights are refreshed after the gather.
+    const bool fused_refresh = !cfg_.zero1;
+    optimizer_->step(model_->params().all, model_->grads().all, float(r.lr), clip,
+                     fused_refresh ? model_->separate_compute_weights() : nullptr);
     // Every DP rank updated its slice; gather the whole parameters back on all of them.
     grad_sync_->gather_params();
-    model_->refresh_weights();
+    if (!fused_refresh) model_->refresh_weights();
     consecutive_skipped_ = 0;
   } else {
     ++skipped_steps_;
@@ -176,9 +185,26 @@ int Trainer::run() {
   double first_loss = 0, last_loss = 0;
   const int64_t first_step = step_ + 1;
   int64_t saved_step = -1;
+  // train.profile: device time per op kind, summed over the steps (each step's events are read
+  // at its end, so memory does not grow with the run).
+  ops::OpTimes profile;
+  double profiled_seconds = 0;
+  int64_t profiled_steps = 0;
+  auto report_profile = [&] {
+    if (cfg_.profile && profiled_steps > 0)
+      info("profile: device time per op kind over %lld steps (rank 0)\n%s", (long long)profiled_steps,
+           ops::profile_table(profile, profiled_seconds, profiled_steps).c_str());
+  };
   while (step_ < cfg_.steps) {
     Timer t;
+    if (cfg_.profile) ops::profile_start(cfg_.device);
     const StepResult r = train_step();
+    if (cfg_.profile) {
+      const ops::OpTimes s = ops::profile_stop();
+      for (int k = 0; k < ops::kOpKinds; ++k) profile.ms[k] += s.ms[k], profile.calls[k] += s.calls[k];
+      profiled_seconds += t.seconds();
+      ++profiled_steps;
+    }
     log_step(r, t.seconds());
     if (consecutive_skipped_ >= kMaxConsecutiveSkipped)
       throw UserError("steps " + std::to_string(r.step - consecutive_skipped_ + 1) + " to " +
@@ -196,11 +222,13 @@ int Trainer::run() {
       saved_step = step_;
     }
     if (stop) {
+      report_profile();
       info("preempted: checkpointed step %lld, exiting with %d (requeue)", (long long)step_, kExitRequeue);
       return kExitRequeue;
     }
   }
   if (saved_step != step_ && step_ >= first_step) save();
+  report_profile();
   info("done: %lld steps, loss %.4f -> %.4f, %lld tokens in %s, %lld skipped steps",
        (long long)(cfg_.steps - first_step + 1), first_loss, last_loss, (long long)tokens_seen_,
        format_duration(train_seconds_).c_str(), (long long)skipped_steps_);

@@ -43,6 +43,17 @@ step = ms.pop("step")
 assert abs(sum(ms.values()) - step) <= 0.02 * step + 0.05, (ms, step)
 PY
 
+# train.profile: the same table at the end of a training run, over its steps.
+"$SR_BIN" data from-text "$SR_SOURCE_DIR/README.md" --out d.h5 --sample-tokens 128 >/dev/null 2>&1 ||
+  { echo "FAIL: data from-text"; fails=$((fails + 1)); }
+rc=0
+"$SR_BIN" train --config "$cfg" --data.path d.h5 --train.steps 3 --train.micro_batch_tokens 256 \
+  --train.global_batch_tokens 256 --train.out_dir run --train.profile true >out.txt 2>err.txt || rc=$?
+if [ "$rc" -ne 0 ]; then echo "FAIL: train with train.profile exited $rc"; cat err.txt; fails=$((fails + 1)); fi
+grep -q "profile: device time per op kind over 3 steps" out.txt &&
+  grep -q "^  attention backward " out.txt ||
+  { echo "FAIL: no profile table after training:"; cat out.txt; fails=$((fails + 1)); }
+
 expect_user_error "compare bad context" "bench compare: --contexts = 'lots'" \
   "$SR_BIN" bench compare --model "$cfg" --contexts lots
 if ! nvidia-smi >/dev/null 2>&1; then

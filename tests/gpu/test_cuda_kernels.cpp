@@ -278,15 +278,22 @@ TEST(CudaKernels, AdamW) {
   const int64_t n = 5000;
   const int kTensors = 40;
   auto p = r.vec(n), g = r.vec(n), m = r.vec(n, -0.1f, 0.1f), v = r.vec(n, 0.0f, 0.1f);
-  DeviceTensor P(DType::f32, {n}), G(DType::f32, {n}), M(DType::f32, {n}), Vv(DType::f32, {n});
+  DeviceTensor P(DType::f32, {n}), G(DType::f32, {n}), M(DType::f32, {n}), Vv(DType::f32, {n}),
+      WB(DType::bf16, {n});
   P.put(p), G.put(g), M.put(m), Vv.put(v);
+  WB.put(std::vector<float>(size_t(n), 0.0f));
   std::vector<ops::AdamWTensors> gpu_ts, cpu_ts;
+  std::vector<std::pair<int64_t, int64_t>> copied;  // (start, length) of tensors with a bf16 copy
   int64_t at = 0;
   for (int k = 0; k < kTensors && at < n; ++k) {
     const int64_t len = std::min<int64_t>(n - at, k % 3 == 0 ? 128 : 37 + k);  // 128: float4 path
     auto slice = [&](const Tensor& t) { return t.view({t.numel()}).rows(at, len); };
     const float wd = k % 2 ? 0.1f : 0.0f;
     gpu_ts.push_back({slice(P), slice(G), slice(M), slice(Vv), wd});
+    if (k % 4 < 2) {  // some tensors also write their bf16 compute copy, on both access paths
+      gpu_ts.back().compute_copy = slice(WB);
+      copied.push_back({at, len});
+    }
     cpu_ts.push_back({slice(host(p, {n})), slice(host(g, {n})), slice(host(m, {n})), slice(host(v, {n})), wd});
     at += len + (k % 5 == 4 ? 1 : 0);  // a gap now and then: later slices start misaligned
   }
@@ -298,6 +305,11 @@ TEST(CudaKernels, AdamW) {
   EXPECT_LT(rel_err(P.get(), p), 1e-6);
   EXPECT_LT(rel_err(M.get(), m), 1e-6);
   EXPECT_LT(rel_err(Vv.get(), v), 1e-6);
+  // The compute copy is the updated parameter rounded to bf16, as a separate cast would give.
+  const auto p_gpu = P.get(), wb = WB.get(), p_bf16 = gputest::round_bf16(p_gpu);
+  for (const auto& [start, len] : copied)
+    for (int64_t i = start; i < start + len; ++i)
+      ASSERT_EQ(wb[size_t(i)], p_bf16[size_t(i)]) << "element " << i;
 }
 
 // ---- attention ----
