@@ -4,9 +4,11 @@
 // backward = 2.5 × forward FLOPs, FlashAttention's convention) or GB/s (memory-bound kernels:
 // the bytes each must read and write once).
 //
-// Attention runs the implementation training uses (cuDNN where built, unless
-// --train.cudnn_attention false); before timing, its outputs (out, lse, dq, dk, dv) are checked
-// against smoothread's own kernels, which the GPU tests pin to the CPU reference.
+// Every output is checked before timing. Attention runs the implementation training uses
+// (cuDNN where built, unless --cudnn false) and is checked (out, lse, dq, dk, dv) against
+// smoothread's own kernels, which the GPU tests pin to the CPU reference; the GEMMs and the
+// memory-bound kernels against the CPU reference kernels on their first rows (GEMMs: a block of
+// the output, dx rows, dW rows over all tokens). A mismatch makes the command exit 1.
 #include <boost/program_options.hpp>
 
 #include <algorithm>
@@ -88,15 +90,24 @@ std::vector<float> to_host(const Tensor& t) {
   return out;
 }
 
+double rel_err(const std::vector<float>& a, const std::vector<float>& b);
 // ‖got − want‖ / ‖want‖
-double rel_err(const Tensor& got, const Tensor& want) {
-  const auto a = to_host(got), b = to_host(want);
+double rel_err(const Tensor& got, const Tensor& want) { return rel_err(to_host(got), to_host(want)); }
+
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   double num = 0, den = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
     den += double(b[i]) * b[i];
   }
   return std::sqrt(num / std::max(den, 1e-30));
+}
+
+// A host f32 tensor over a vector (the CPU reference kernels run on these through kernels/ops.h).
+Tensor host(std::vector<float>& v, std::initializer_list<int64_t> dims) {
+  Tensor t(v.data(), DType::f32, dims, Device::cpu);
+  SR_ASSERT(static_cast<size_t>(t.numel()) == v.size(), "bench kernels: host tensor size");
+  return t;
 }
 
 // Median milliseconds of `reps` calls after one untimed call.
@@ -148,7 +159,17 @@ struct Report {
   void add(Json row) {
     rows.push_back(std::move(row));
   }
+  // Records a check of `what` against its reference; a miss fails the benchmark.
+  double check(const std::string& what, double err, double tolerance = 2e-2) {
+    if (!(err < tolerance)) {
+      failed = true;
+      warn("bench kernels: %s does not match the CPU reference (relative error %.2e)", what.c_str(), err);
+    }
+    return err;
+  }
 };
+
+constexpr int64_t kCheckRows = 64;  // rows of the row-wise kernels compared with the CPU
 
 // Pairs (i, j) with j ≤ i, i − j < W (W = 0: all) in one sample of T tokens.
 double kept_pairs(int64_t T, int64_t window) {
@@ -237,6 +258,38 @@ void bench_gemms(const Options& o, Report& rep) {
         dx(DType::bf16, {g.rows, g.K}), dw(DType::f32, {g.N, g.K});
     fill_uniform(x, 5, -1, 1), fill_uniform(w, 6, -0.05f, 0.05f), fill_uniform(out, 7, -1, 1);
     const Tensor none;
+    // Checks against the CPU reference: out rows [0, R) × columns [0, Nc); dx rows [0, R)
+    // where the weight is small enough to copy; dW rows [0, 16) over every token.
+    const int64_t R = std::min<int64_t>(kCheckRows, g.rows), Nc = std::min<int64_t>(256, g.N);
+    ops::linear_forward(out, x, w, none);
+    auto x_all = to_host(x), w_head = to_host(w.t().rows(0, Nc)), out_rows = to_host(out.t().rows(0, R));
+    std::vector<float> x_head(x_all.begin(), x_all.begin() + R * g.K), want(static_cast<size_t>(R * Nc)), got;
+    ops::linear_forward(host(want, {R, Nc}), host(x_head, {R, g.K}), host(w_head, {Nc, g.K}), Tensor{});
+    for (int64_t r = 0; r < R; ++r)
+      got.insert(got.end(), out_rows.begin() + r * g.N, out_rows.begin() + r * g.N + Nc);
+    double err = rep.check(std::string("gemm ") + g.name + " forward", rel_err(got, want));
+    ops::fill_zero(dw);
+    ops::linear_backward(dx, dw, none, out, x, w, false);
+    auto dout_all = to_host(out), dw_rows = to_host(dw.t().rows(0, 16));
+    std::vector<float> dw_want(static_cast<size_t>(16 * g.K), 0.0f);
+#pragma omp parallel for
+    for (int64_t n = 0; n < 16; ++n)
+      for (int64_t t = 0; t < g.rows; ++t) {
+        const float d = dout_all[size_t(t * g.N + n)];
+        for (int64_t k = 0; k < g.K; ++k) dw_want[size_t(n * g.K + k)] += d * x_all[size_t(t * g.K + k)];
+      }
+    err = std::max(err, rep.check(std::string("gemm ") + g.name + " dW", rel_err(dw_rows, dw_want)));
+    if (g.N * g.K <= (int64_t(64) << 20)) {
+      auto w_all = to_host(w), dx_rows = to_host(dx.t().rows(0, R));
+      std::vector<float> dx_want(static_cast<size_t>(R * g.K), 0.0f);
+#pragma omp parallel for
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t n = 0; n < g.N; ++n) {
+          const float d = dout_all[size_t(r * g.N + n)];
+          for (int64_t k = 0; k < g.K; ++k) dx_want[size_t(r * g.K + k)] += d * w_all[size_t(n * g.K + k)];
+        }
+      err = std::max(err, rep.check(std::string("gemm ") + g.name + " dx", rel_err(dx_rows, dx_want)));
+    }
     const double flop = 2.0 * double(g.rows) * double(g.K) * double(g.N);
     const double f = median_ms(o.reps, [&] { ops::linear_forward(out, x, w, none); });
     const double b = median_ms(o.reps, [&] { ops::linear_backward(dx, dw, none, out, x, w, false); });
@@ -245,6 +298,7 @@ void bench_gemms(const Options& o, Report& rep) {
          g.name, (long long)g.rows, (long long)g.K, (long long)g.N, (long long)g.K, f,
          flop / f * 1e-9, b, 2 * flop / b * 1e-9);
     rep.add({{"kernel", std::string("gemm ") + g.name}, {"rows", g.rows}, {"k", g.K}, {"n", g.N},
+             {"check_rel_err", err},
              {"forward_ms", f}, {"forward_tflops", flop / f * 1e-9}, {"backward_ms", b},
              {"backward_tflops", 2 * flop / b * 1e-9}});
   }
@@ -264,24 +318,82 @@ void bench_memory_bound(const Options& o, Report& rep) {
   for (int64_t t = 0; t < T; ++t) positions[size_t(t)] = int32_t(t);
   device_copy(Device::cuda, pos.t().data, Device::cpu, positions.data(), positions.size() * 4);
   const double a = double(T) * H * 2, m = double(T) * I * 2;  // bytes of one [T,H] / [T,I] bf16
+  // Each check runs the kernel once and compares its first R rows with the CPU reference on
+  // the same input rows (taken before the run: some kernels work in place).
+  const int64_t R = kCheckRows;
+  auto head = [&](const Tensor& t) { return to_host(t.rows(0, R)); };
+  std::vector<int32_t> pos_head(positions.begin(), positions.begin() + R);
+  const Tensor pos_h(pos_head.data(), DType::i32, {R}, Device::cpu);
+  auto w_h = to_host(w);
   struct Case {
     const char* name;
     double bytes;
     std::function<void()> run;
+    std::function<double()> check;
   };
   const Case cases[] = {
-      {"rmsnorm_forward", 2 * a + T * 4.0, [&] { ops::rmsnorm_forward(y, rstd, x, w, 1e-6f); }},
-      {"rmsnorm_backward", 4 * a, [&] { ops::rmsnorm_backward(dx, dw, y, x, w, rstd); }},
-      {"rope", 2.0 * T * nh * hd * 2 + T * 4.0, [&] { ops::rope(q, pos, 1e6f, false); }},
-      {"swiglu_forward", 3 * m, [&] { ops::swiglu_forward(act, gate, up); }},
-      {"swiglu_backward", 5 * m, [&] { ops::swiglu_backward(dgate, dup, act, gate, up); }},
-      {"add_inplace", 3 * a, [&] { ops::add_inplace(y, x); }},
-      {"cast_f32_to_bf16", double(T) * H * 6, [&] { ops::copy(y, xf); }},
+      {"rmsnorm_forward", 2 * a + T * 4.0, [&] { ops::rmsnorm_forward(y, rstd, x, w, 1e-6f); },
+       [&] {
+         auto xh = head(x);
+         std::vector<float> out(static_cast<size_t>(R * H)), rs(static_cast<size_t>(R));
+         ops::rmsnorm_forward(y, rstd, x, w, 1e-6f);
+         ops::rmsnorm_forward(host(out, {R, H}), host(rs, {R}), host(xh, {R, H}), host(w_h, {H}), 1e-6f);
+         return std::max(rel_err(head(y), out), rel_err(to_host(rstd.t().rows(0, R)), rs));
+       }},
+      {"rmsnorm_backward", 4 * a, [&] { ops::rmsnorm_backward(dx, dw, y, x, w, rstd); },
+       [&] {
+         ops::fill_zero(dx);
+         ops::rmsnorm_backward(dx, dw, y, x, w, rstd);
+         auto dy = head(y), xh = head(x), rs = to_host(rstd.t().rows(0, R));
+         std::vector<float> want(static_cast<size_t>(R * H), 0.0f), dw_h(static_cast<size_t>(H), 0.0f);
+         ops::rmsnorm_backward(host(want, {R, H}), host(dw_h, {H}), host(dy, {R, H}), host(xh, {R, H}),
+                               host(w_h, {H}), host(rs, {R}));
+         return rel_err(head(dx), want);
+       }},
+      {"rope", 2.0 * T * nh * hd * 2 + T * 4.0, [&] { ops::rope(q, pos, 1e6f, false); },
+       [&] {
+         auto want = head(q);
+         ops::rope(q, pos, 1e6f, false);
+         ops::rope(host(want, {R, nh, hd}), pos_h, 1e6f, false);
+         return rel_err(head(q), want);
+       }},
+      {"swiglu_forward", 3 * m, [&] { ops::swiglu_forward(act, gate, up); },
+       [&] {
+         auto g = head(gate), u = head(up);
+         std::vector<float> want(static_cast<size_t>(R * I));
+         ops::swiglu_forward(act, gate, up);
+         ops::swiglu_forward(host(want, {R, I}), host(g, {R, I}), host(u, {R, I}));
+         return rel_err(head(act), want);
+       }},
+      {"swiglu_backward", 5 * m, [&] { ops::swiglu_backward(dgate, dup, act, gate, up); },
+       [&] {
+         auto d = head(act), g = head(gate), u = head(up);
+         std::vector<float> dg(static_cast<size_t>(R * I)), du(static_cast<size_t>(R * I));
+         ops::swiglu_backward(dgate, dup, act, gate, up);
+         ops::swiglu_backward(host(dg, {R, I}), host(du, {R, I}), host(d, {R, I}), host(g, {R, I}),
+                              host(u, {R, I}));
+         return std::max(rel_err(head(dgate), dg), rel_err(head(dup), du));
+       }},
+      {"add_inplace", 3 * a, [&] { ops::add_inplace(y, x); },
+       [&] {
+         auto want = head(y), xh = head(x);
+         ops::add_inplace(y, x);
+         ops::add_inplace(host(want, {R, H}), host(xh, {R, H}));
+         return rel_err(head(y), want);
+       }},
+      {"cast_f32_to_bf16", double(T) * H * 6, [&] { ops::copy(y, xf); },
+       [&] {
+         ops::copy(y, xf);
+         return rel_err(head(y), head(xf));
+       }},
   };
   for (const Case& c : cases) {
+    const double err = rep.check(c.name, c.check());
     const double ms = median_ms(o.reps, c.run);
-    info("memory %-18s %7.3f ms %7.1f GB/s", c.name, ms, c.bytes / ms * 1e-6);
-    rep.add({{"kernel", c.name}, {"tokens", T}, {"ms", ms}, {"gb_s", c.bytes / ms * 1e-6}});
+    info("memory %-18s %7.3f ms %7.1f GB/s (checked: relative error %.1e)", c.name, ms,
+         c.bytes / ms * 1e-6, err);
+    rep.add({{"kernel", c.name}, {"tokens", T}, {"ms", ms}, {"gb_s", c.bytes / ms * 1e-6},
+             {"check_rel_err", err}});
   }
   // Cross-entropy over one LM-head chunk: row max, sum of exp, target logit, backward in place.
   const int64_t C = o.lm_chunk, V = o.vocab;
@@ -291,16 +403,34 @@ void bench_memory_bound(const Options& o, Report& rep) {
   std::vector<int32_t> tg(static_cast<size_t>(C));
   for (int64_t t = 0; t < C; ++t) tg[size_t(t)] = int32_t((t * 7919) % V);
   device_copy(Device::cuda, targets.t().data, Device::cpu, tg.data(), tg.size() * 4);
-  const double ce_ms = median_ms(o.reps, [&] {
+  auto cross_entropy = [&] {
     ops::logits_row_max(row_max, logits);
     ops::logits_row_sumexp(sumexp, logits, row_max);
     ops::logits_gather_target(target_logit, logits, targets, 0);
     ops::cross_entropy_backward(logits, row_max, sumexp, targets, weight, 0);
-  });
+  };
+  double ce_err = 0;
+  {
+    auto lg = to_host(logits.t().rows(0, R));
+    std::vector<int32_t> tg_head(tg.begin(), tg.begin() + R);
+    std::vector<float> wt(static_cast<size_t>(R), 1.0f), rm(static_cast<size_t>(R)), se(static_cast<size_t>(R)), tl(static_cast<size_t>(R));
+    cross_entropy();
+    const Tensor L = host(lg, {R, V}), tgt(tg_head.data(), DType::i32, {R}, Device::cpu);
+    ops::logits_row_max(host(rm, {R}), L);
+    ops::logits_row_sumexp(host(se, {R}), L, host(rm, {R}));
+    ops::logits_gather_target(host(tl, {R}), L, tgt, 0);
+    ops::cross_entropy_backward(L, host(rm, {R}), host(se, {R}), tgt, host(wt, {R}), 0);
+    ce_err = rep.check("cross_entropy", std::max({rel_err(to_host(row_max.t().rows(0, R)), rm),
+                                                  rel_err(to_host(sumexp.t().rows(0, R)), se),
+                                                  rel_err(to_host(target_logit.t().rows(0, R)), tl),
+                                                  rel_err(to_host(logits.t().rows(0, R)), lg)}));
+  }
+  const double ce_ms = median_ms(o.reps, cross_entropy);
   const double ce_bytes = 4.0 * double(C) * double(V) * 2;  // 3 reads and 1 write of the chunk
   info("memory %-18s %7.3f ms %7.1f GB/s (chunk %lld x vocab %lld, 4 passes)", "cross_entropy",
        ce_ms, ce_bytes / ce_ms * 1e-6, (long long)C, (long long)V);
-  rep.add({{"kernel", "cross_entropy"}, {"tokens", C}, {"ms", ce_ms}, {"gb_s", ce_bytes / ce_ms * 1e-6}});
+  rep.add({{"kernel", "cross_entropy"}, {"tokens", C}, {"ms", ce_ms}, {"gb_s", ce_bytes / ce_ms * 1e-6},
+           {"check_rel_err", ce_err}});
 }
 
 }  // namespace
