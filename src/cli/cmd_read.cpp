@@ -1,5 +1,6 @@
 // `smoothread read`: Smooth Reading (or a baseline paradigm) over JSONL inputs with a trained
 // checkpoint, one JSON result per input (docs/formats.md, "Reading").
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +128,19 @@ int cmd_read(const std::vector<std::string>& args) {
   };
   const std::vector<ReadOutput> results = read_all(*engine, inputs, cli.read, progress);
   if (!writer) return kExitOk;
+  {
+    int64_t rounds = 0, capped = 0, answers_capped = 0;
+    for (const ReadOutput& r : results) {
+      rounds += r.rounds;
+      capped += std::count(r.summary_capped.begin(), r.summary_capped.end(), true);
+      answers_capped += r.answer_capped;
+    }
+    std::fprintf(stderr,
+                 "read: done: %zu inputs, %.1f rounds per input; %lld summaries ended at "
+                 "--max-summary-tokens without <read>/<stop>, %lld answers at --max-answer-tokens\n",
+                 results.size(), double(rounds) / double(results.size()), (long long)capped,
+                 (long long)answers_capped);
+  }
 
   const std::string tmp = out == "-" ? "" : out + ".tmp";
   std::ofstream file;

@@ -55,6 +55,7 @@ for mode in sr one-round multi-round; do
   fi
 done
 grep -q "answered" err.txt || { echo "FAIL: no progress line on stderr"; fails=$((fails + 1)); }
+grep -q "summaries ended at --max-summary-tokens" err.txt || { echo "FAIL: no closing line on stderr"; fails=$((fails + 1)); }
 # Sampling with a seed is reproducible; results on stdout with --out - (the default).
 "$SR_BIN" read --checkpoint run/checkpoints --input in.jsonl --temperature 0.8 --top-k 20 --top-p 0.9 \
   --seed 5 --chunk-tokens 48 --max-summary-tokens 12 --max-answer-tokens 6 2>/dev/null | cut -d, -f1-4 > s1.txt

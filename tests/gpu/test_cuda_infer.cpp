@@ -66,8 +66,11 @@ TEST(CudaInfer, CacheKernelsMatchCpu) {
     for (int64_t hd : {16, 64, 128}) {
       // Ring: fresh sequence, decode after wraps, a chunk of W crossing the wrap, nothing new.
       check_cache_kernels(dt, 40, 40, hd, {0, 100, 37, 5}, {23, 1, 40, 0});
-      // Full attention: a long history (several warps' worth of keys) and a prefill.
+      // Full attention: a long history (several warps' worth of keys) and a prefill; keys split
+      // over 2 blocks per row.
       check_cache_kernels(dt, 0, 600, hd, {0, 517, 300}, {70, 1, 64});
+      // Decode steps against a 512-slot ring: keys split over 8 blocks, partials merged.
+      check_cache_kernels(dt, 512, 512, hd, {0, 1000, 600, 3}, {1, 1, 1, 2});
     }
 }
 
