@@ -4,7 +4,8 @@
 #   the run with one line (exit 2), leaves `latest` and the previous checkpoint as they were
 #   (also with keep_last 1) and leaves no temporary directory; the next run resumes from it;
 # - a checkpoint whose weights are NaN (with valid checksums) is named and skipped for the
-#   previous one; pruning afterwards keeps what `latest` names;
+#   previous one; pruning afterwards keeps what `latest` names; a garbled `latest` or a stray
+#   entry among the checkpoints does not stop a resume;
 # - a fresh run (resume = none) over another run's checkpoints is refused unless
 #   checkpoint.overwrite = true;
 # - a second run on an out_dir in use is refused.
@@ -58,6 +59,16 @@ check "it falls back to step 2" grep -q "resumed from nan/checkpoints/step_00000
 check "latest names step 5" grep -qx step_00000005 nan/checkpoints/latest
 check "which exists and verifies" verifies nan/checkpoints
 check "keep_last 1 pruned the older ones of this run" test "$(ls nan/checkpoints | tr '\n' ' ')" = "latest step_00000005 "
+
+# A garbled `latest` and a stray entry among the checkpoints: warned about or ignored, and the
+# run resumes from the newest checkpoint there.
+cp -r nan garbled
+echo "step_oops" > garbled/checkpoints/latest
+mkdir garbled/checkpoints/step_backup
+"$SR_BIN" train "${run[@]}" --train.out_dir garbled --train.steps 6 >log.txt 2>&1
+check "a garbled latest is named and ignored" grep -q "latest names 'step_oops', not a checkpoint" log.txt
+check "the run resumes from the newest checkpoint" grep -q "resumed from garbled/checkpoints/step_00000005" log.txt
+check "the stray entry is left alone" test -d garbled/checkpoints/step_backup
 
 # 3. A fresh run over another run's checkpoints (here step 5, higher than it will write).
 expect_user_error "resume = none over another run" "holds checkpoints of another run (step_00000005)" \
