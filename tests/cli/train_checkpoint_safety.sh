@@ -40,6 +40,18 @@ check "no step 3 and no temporary left" test "$(ls -A big/checkpoints | tr '\n' 
 "$SR_BIN" train "${big[@]}" --train.steps 3 >log.txt 2>&1
 check "the next run resumes from step 2" grep -q "resumed from big/checkpoints/step_00000002" log.txt
 
+# The same under mpirun with TP 2 (both ranks write a shard): every rank stops with the
+# error, none waits for the others, and step 2 stays.
+mpi=("${big[@]}" --train.out_dir bigmpi --parallel.tp 2)
+mpirun -np 2 --oversubscribe "$SR_BIN" train "${mpi[@]}" --train.steps 2 >/dev/null 2>&1 ||
+  { echo "FAIL: first mpirun run"; exit 1; }
+bash -c 'ulimit -f 10000; exec timeout 120 mpirun -np 2 --oversubscribe "$0" "$@"' "$SR_BIN" train "${mpi[@]}" \
+  --train.steps 4 >out.txt 2>err.txt
+check "under mpirun: exit 2, no rank left waiting" test $? -eq 2
+check "under mpirun: the error names the checkpoint" grep -q "checkpoint step_00000003 not written" err.txt
+check "under mpirun: latest still names step 2" grep -qx step_00000002 bigmpi/checkpoints/latest
+check "under mpirun: step 2 still verifies" verifies bigmpi/checkpoints
+
 # 2. NaN weights with valid checksums: named, skipped; the run falls back to step 2, and
 # pruning (keep_last 1) leaves latest naming a checkpoint that exists.
 run=("${base[@]}" --train.out_dir nan --checkpoint.keep_last 2)
