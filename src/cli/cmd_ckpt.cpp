@@ -1,4 +1,5 @@
-// `smoothread ckpt inspect DIR [--verify]`: a checkpoint's step, layout and tensors.
+// `smoothread ckpt inspect DIR [--verify]`: a checkpoint's step, layout and tensors;
+// `ckpt import-hf` and `ckpt export-hf` are in cmd_ckpt_hf.cpp.
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -12,7 +13,9 @@ int cmd_ckpt(const std::vector<std::string>& args) {
   const char* usage =
       "usage: smoothread ckpt <subcommand> [options]\n\n"
       "subcommands:\n"
-      "  inspect   a checkpoint's step, layout and tensors (--verify reads every tensor back)\n\n"
+      "  inspect   a checkpoint's step, layout and tensors (--verify reads every tensor back)\n"
+      "  import-hf a Hugging Face Qwen2 folder into a checkpoint that train starts from\n"
+      "  export-hf a checkpoint (any layout) as a Hugging Face Qwen2 folder\n\n"
       "`smoothread ckpt <subcommand> --help` describes each one.\n";
   const char* inspect_usage =
       "usage: smoothread ckpt inspect DIR [--verify]\n"
@@ -22,10 +25,13 @@ int cmd_ckpt(const std::vector<std::string>& args) {
   auto is_help = [](const std::string& a) { return a == "--help" || a == "-h" || a == "help"; };
   if (args.empty() || is_help(args[0])) {
     if (log_rank() == 0) std::fputs(usage, stdout);
-    if (args.empty()) throw UserError("ckpt: expected a subcommand: inspect");
+    if (args.empty()) throw UserError("ckpt: expected a subcommand: inspect, import-hf or export-hf");
     return kExitOk;
   }
-  if (args[0] != "inspect") throw UserError("ckpt: unknown subcommand '" + args[0] + "': expected inspect");
+  if (args[0] == "import-hf") return cmd_ckpt_import_hf({args.begin() + 1, args.end()});
+  if (args[0] == "export-hf") return cmd_ckpt_export_hf({args.begin() + 1, args.end()});
+  if (args[0] != "inspect")
+    throw UserError("ckpt: unknown subcommand '" + args[0] + "': expected inspect, import-hf or export-hf");
   std::string dir;
   bool verify = false;
   for (size_t i = 1; i < args.size(); ++i) {

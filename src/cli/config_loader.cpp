@@ -114,6 +114,8 @@ const std::vector<Key>& schema() {
       SR_KEY("checkpoint.resume", text, resume, "auto|none|PATH"),
       SR_KEY("checkpoint.overwrite", boolean, overwrite,
              "a run from scratch deletes another run's checkpoints in out_dir (else refused)"),
+      SR_KEY("checkpoint.init_from", text, init_from,
+             "a run from scratch starts from this checkpoint's weights (fresh optimizer, step 0)"),
   };
   return keys;
 }

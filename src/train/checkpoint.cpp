@@ -279,12 +279,14 @@ std::string shard_name(int rank) {
   return buf;
 }
 
-// Loads one checkpoint directory into model and optimizer; throws UserError on any problem.
-void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, TrainState& state) {
+// Loads one checkpoint directory into model and optimizer (without one: the parameters only,
+// and the window, which no tensor depends on, may differ); throws UserError on any problem.
+void load_from(const std::string& dir, Transformer& model, AdamW* optimizer, TrainState& state) {
   auto kv = read_manifest(dir);
   if (manifest_int(kv, "version", dir) != kVersion)
     throw UserError(dir + "/manifest: version " + kv["version"] + " is not " + std::to_string(kVersion));
   for (const auto& [key, value] : shape_keys(model.config())) {
+    if (!optimizer && key == "model.sliding_window") continue;
     if (kv[key] != value)
       throw ShapeMismatch(dir + ": checkpoint has " + key + " = " + kv[key] + " but the config says " + value);
   }
@@ -293,7 +295,7 @@ void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, Tra
   state.data.samples_consumed = uint64_t(manifest_int(kv, "data_samples_consumed", dir));
   state.seed = uint64_t(manifest_int(kv, "seed", dir));
   state.run_id = kv.count("run_id") ? kv["run_id"] : "";
-  optimizer.set_steps_taken(manifest_int(kv, "optimizer_steps", dir));
+  if (optimizer) optimizer->set_steps_taken(manifest_int(kv, "optimizer_steps", dir));
 
   std::vector<std::string> paths;
   std::vector<h5::Handle> files;
@@ -309,7 +311,7 @@ void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, Tra
   std::vector<float> global, local;
   for (size_t i = 0; i < specs.size(); ++i) {
     const ParamSpec& s = specs[i];
-    for (int k = 0; k < 3; ++k) {
+    for (int k = 0; k < (optimizer ? 3 : 1); ++k) {
       const std::string name = std::string(kKinds[k]) + "/" + s.name;
       global.assign(size_t(s.global_numel()), 0.0f);
       int64_t covered = 0;
@@ -337,9 +339,9 @@ void load_from(const std::string& dir, Transformer& model, AdamW& optimizer, Tra
         continue;
       }
       // Moments go to the optimizer segments of this parameter that this rank owns.
-      const auto& moments = k == 1 ? optimizer.first_moments() : optimizer.second_moments();
-      for (size_t g = 0; g < optimizer.segments().size(); ++g) {
-        const ParamSegment& seg = optimizer.segments()[g];
+      const auto& moments = k == 1 ? optimizer->first_moments() : optimizer->second_moments();
+      for (size_t g = 0; g < optimizer->segments().size(); ++g) {
+        const ParamSegment& seg = optimizer->segments()[g];
         if (seg.param != i) continue;
         device_copy(moments[g].device, moments[g].data, Device::cpu, local.data() + seg.begin,
                     size_t(seg.count) * sizeof(float));
@@ -570,6 +572,12 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
         if (writers[size_t(r)]) m << " " << shard_name(r);
       m << "\n";
       for (const auto& [key, value] : shape_keys(model.config())) m << key << " = " << value << "\n";
+      {
+        std::ostringstream eps;
+        eps.precision(17);
+        eps << model.config().rms_norm_eps;
+        m << "model.rms_norm_eps = " << eps.str() << "\n";
+      }
       write_text_durably(tmp + "/manifest", m.str());
       fsync_path(tmp, true);
       read_manifest(tmp);
@@ -623,7 +631,7 @@ bool load_checkpoint(const std::string& out_dir, const std::string& resume, bool
   for (const std::string& dir : candidates) {
     std::string why;
     try {
-      load_from(dir, model, optimizer, state);
+      load_from(dir, model, &optimizer, state);
     } catch (const ShapeMismatch&) {
       throw;
     } catch (const UserError& e) {
@@ -714,6 +722,20 @@ RunDirLock::RunDirLock(const std::string& out_dir, const ProcessGrid& grid) {
 
 RunDirLock::~RunDirLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays
+}
+
+void load_checkpoint_params(const std::string& path, const ProcessGrid& grid, Transformer& model) {
+  std::string dir;
+  std::string why = catching([&] {
+    if (!fs::exists(path)) throw UserError(path + ": no such checkpoint directory");
+    dir = fs::exists(path + "/manifest") || fs::exists(path + "/latest") || !fs::exists(path + "/checkpoints")
+              ? resolve_checkpoint_dir(path)
+              : resolve_checkpoint_dir(path + "/checkpoints");
+    TrainState unused;
+    load_from(dir, model, nullptr, unused);
+  });
+  agree(*grid.host_world, why, "checkpoint: loading parameters");
+  info("parameters loaded from %s", dir.c_str());
 }
 
 std::string resolve_checkpoint_dir(const std::string& dir) {

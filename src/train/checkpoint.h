@@ -56,6 +56,13 @@ bool load_checkpoint(const std::string& out_dir, const std::string& resume, bool
                      const ProcessGrid& grid, Transformer& model, AdamW& optimizer,
                      TrainState& state);
 
+// Collective. Loads only the parameters of a checkpoint (a step directory, a checkpoints/
+// directory through its latest, or a run directory holding one) into model, from any saved
+// layout: what `checkpoint.init_from` and `ckpt export-hf` start from. The model's tensor
+// shapes, tie, bias and rope_theta must be the checkpoint's; its sliding window may differ.
+// UserError on every rank otherwise or when the checkpoint is damaged.
+void load_checkpoint_params(const std::string& path, const ProcessGrid& grid, Transformer& model);
+
 // Holds <out_dir>/.lock (flock, rank 0) for a run's lifetime, so that a second run on the
 // same out_dir is refused with a UserError on every rank instead of interleaving metrics and
 // checkpoints. Creates out_dir. Collective.

@@ -57,6 +57,7 @@ struct RunConfig {
   int64_t keep_every = 0;           // also keep every K-th step's checkpoint (0: none)
   std::string resume = "auto";      // auto|none|PATH
   bool overwrite = false;           // a run from scratch may delete another run's checkpoints
+  std::string init_from;            // a run from scratch starts from this checkpoint's weights
 };
 
 // The compute dtype a run uses: bf16 on CUDA unless precision says f32; always f32 on CPU.

@@ -60,6 +60,12 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
     step_ = resumed.step;
     model_->refresh_weights();
   }
+  // A run of its own (never a resumed one) may start from another checkpoint's weights.
+  if (!was_resumed && !cfg_.init_from.empty()) {
+    load_checkpoint_params(cfg_.init_from, grid_, *model_);
+    model_->refresh_weights();
+    info("checkpoint.init_from: starting at step 0 with fresh optimizer state");
+  }
 
   loader_ = std::make_unique<Loader>(loader_config(cfg_), grid_.dp_rank, grid_.dp, resumed.data);
 

@@ -1,0 +1,219 @@
+// `smoothread ckpt import-hf DIR --out CKPT` and `smoothread ckpt export-hf CKPT --out DIR`:
+// Hugging Face Qwen2 folders to and from smoothread checkpoints (docs/formats.md).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "comm/process_grid.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "infer/load.h"
+#include "model/transformer.h"
+#include "train/checkpoint.h"
+#include "train/hf.h"
+#include "train/optimizer.h"
+
+namespace fs = std::filesystem;
+
+namespace sr {
+
+namespace {
+
+int64_t parse_count(const std::string& opt, const std::string& v, int64_t min) {
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end || errno || x < min)
+    throw UserError(opt + " " + v + ": expected an integer >= " + std::to_string(min));
+  return x;
+}
+
+// The shortest decimal text that reads back as x.
+std::string shortest(double x) {
+  char buf[40];
+  for (int p = 1; p <= 17; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*g", p, x);
+    if (std::strtod(buf, nullptr) == x) break;
+  }
+  return buf;
+}
+
+// The [model] section of a run config for this model (what `train --config` reads).
+std::string model_ini(const ModelConfig& c) {
+  std::ostringstream s;
+  s << "# The shape of the imported model: pass it to train with --config.\n[model]\n"
+    << "hidden_size = " << c.hidden_size << "\nnum_hidden_layers = " << c.num_hidden_layers
+    << "\nnum_attention_heads = " << c.num_attention_heads << "\nnum_key_value_heads = " << c.num_key_value_heads
+    << "\nintermediate_size = " << c.intermediate_size << "\nvocab_size = " << c.vocab_size
+    << "\nrope_theta = " << shortest(c.rope_theta) << "\nrms_norm_eps = " << shortest(c.rms_norm_eps)
+    << "\nsliding_window = " << c.sliding_window
+    << "\ntie_word_embeddings = " << (c.tie_word_embeddings ? "true" : "false")
+    << "\nattention_bias = " << (c.attention_bias ? "true" : "false") << "\n";
+  return s.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.flush();
+  if (!f) throw UserError(path + ": cannot write");
+}
+
+}  // namespace
+
+int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
+  const char* usage =
+      "usage: smoothread ckpt import-hf DIR --out CKPT [--sliding-window W] [--tp N]\n"
+      "  DIR                a Hugging Face Qwen2 folder: config.json and model.safetensors (or\n"
+      "                     model-0000i-of-0000n.safetensors shards with model.safetensors.index.json)\n"
+      "  --out CKPT         the run directory to create: CKPT/checkpoints/step_00000000 (step 0, zero\n"
+      "                     AdamW moments) and CKPT/model.ini (the model section for train --config);\n"
+      "                     train starts from it with checkpoint.init_from = CKPT\n"
+      "  --sliding-window W the window of the imported model (0: full attention); default: the folder's\n"
+      "  --tp N             check that the model splits over N tensor-parallel ranks (any checkpoint\n"
+      "                     loads into any TP layout, so the checkpoint itself is written unsplit)\n"
+      "Exit code 0: written; 2: a bad folder or option, with nothing written.\n";
+  std::string dir, out;
+  int64_t window = -1, tp = 1;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      if (log_rank() == 0) std::fputs(usage, stdout);
+      return kExitOk;
+    }
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UserError("ckpt import-hf: " + a + " expects a value");
+      return args[++i];
+    };
+    if (a == "--out")
+      out = value();
+    else if (a == "--sliding-window")
+      window = parse_count(a, value(), 0);
+    else if (a == "--tp")
+      tp = parse_count(a, value(), 1);
+    else if (a.rfind("-", 0) == 0)
+      throw UserError("ckpt import-hf: unknown option '" + a + "' (see smoothread ckpt import-hf --help)");
+    else if (!dir.empty())
+      throw UserError("ckpt import-hf: one model folder expected, got '" + dir + "' and '" + a + "'");
+    else
+      dir = a;
+  }
+  if (dir.empty()) throw UserError("ckpt import-hf: expected a Hugging Face model folder");
+  if (out.empty()) throw UserError("ckpt import-hf: --out CKPT is required");
+  std::error_code ec;
+  if (fs::exists(out, ec)) throw UserError("--out " + out + ": already exists (import-hf creates a new directory)");
+
+  ModelConfig cfg = read_hf_config(dir, window);
+  if (tp > 1) cfg.validate(int(tp));
+  RunShape rs;
+  rs.max_tokens = 1;
+  rs.lm_head_chunk = 1;
+  rs.device = Device::cpu;
+  Transformer model(cfg, rs, TensorParallel{});
+  const std::vector<ParamSpec>& specs = model.specs();
+  std::vector<float*> dst;
+  for (const Tensor& t : model.params().all) dst.push_back(t.f32());
+  read_hf_weights(dir, cfg, specs, dst);
+
+  // Written under a temporary name next to CKPT and renamed at the end: nothing at CKPT unless
+  // complete.
+  const fs::path target = fs::absolute(fs::path(out)).lexically_normal();
+  const std::string final_dir = target.has_filename() ? target.string() : target.parent_path().string();
+  if (!fs::is_directory(fs::path(final_dir).parent_path(), ec))
+    throw UserError("--out " + out + ": its parent directory does not exist");
+  const std::string tmp = final_dir + ".tmp-import-" + std::to_string(::getpid());
+  auto grid = make_process_grid(1, Device::cpu, 0.0, MPI_COMM_SELF);
+  AdamW optimizer(AdamWConfig{}, specs, whole_segments(specs), Device::cpu);
+  TrainState state;
+  state.step = 0;
+  state.run_id = "import-hf";
+  try {
+    fs::remove_all(tmp);
+    save_checkpoint(tmp, *grid, model, optimizer, state, CheckpointPolicy{});
+    write_file(tmp + "/model.ini", model_ini(cfg));
+    if (fs::exists(final_dir)) throw UserError("--out " + out + ": appeared while importing; left untouched");
+    fs::rename(tmp, final_dir);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp, ec);
+    throw UserError("--out " + out + ": " + e.code().message());
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  if (log_rank() == 0)
+    std::printf("imported %s (%s) into %s/checkpoints/step_00000000; model config %s/model.ini\n",
+                dir.c_str(), cfg.summary().c_str(), out.c_str(), out.c_str());
+  return kExitOk;
+}
+
+int cmd_ckpt_export_hf(const std::vector<std::string>& args) {
+  const char* usage =
+      "usage: smoothread ckpt export-hf CKPT --out DIR [--dtype f32|bf16] [--max-shard-bytes N]\n"
+      "  CKPT               a checkpoint (step directory, checkpoints/ or a run directory), any layout\n"
+      "  --out DIR          the Hugging Face Qwen2 folder to create (config.json, safetensors)\n"
+      "  --dtype            the weights' dtype (default f32: exactly the checkpoint's values)\n"
+      "  --max-shard-bytes  tensor bytes per safetensors shard (default 5000000000); more than one\n"
+      "                     shard adds model.safetensors.index.json\n"
+      "Exit code 0: written; 2: a bad checkpoint or option, with nothing written.\n";
+  std::string ckpt, out;
+  HfExportOptions opt;
+  for (const std::string& a : args)
+    if (a == "--help" || a == "-h") {
+      if (log_rank() == 0) std::fputs(usage, stdout);
+      return kExitOk;
+    }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw UserError("ckpt export-hf: " + a + " expects a value");
+      return args[++i];
+    };
+    if (a == "--out") {
+      out = value();
+    } else if (a == "--dtype") {
+      const std::string d = value();
+      if (d == "f32")
+        opt.dtype = SafetensorsDType::f32;
+      else if (d == "bf16")
+        opt.dtype = SafetensorsDType::bf16;
+      else
+        throw UserError("--dtype " + d + ": expected f32 or bf16");
+    } else if (a == "--max-shard-bytes") {
+      opt.max_shard_bytes = uint64_t(parse_count(a, value(), 1));
+    } else if (a.rfind("-", 0) == 0) {
+      throw UserError("ckpt export-hf: unknown option '" + a + "' (see smoothread ckpt export-hf --help)");
+    } else if (!ckpt.empty()) {
+      throw UserError("ckpt export-hf: one checkpoint expected, got '" + ckpt + "' and '" + a + "'");
+    } else {
+      ckpt = a;
+    }
+  }
+  if (ckpt.empty()) throw UserError("ckpt export-hf: expected a checkpoint");
+  if (out.empty()) throw UserError("ckpt export-hf: --out DIR is required");
+  std::error_code ec;
+  if (fs::exists(out, ec)) throw UserError("--out " + out + ": already exists (export-hf creates a new folder)");
+  const CheckpointInfo info = read_checkpoint_info(ckpt);
+  RunShape rs;
+  rs.max_tokens = 1;
+  rs.lm_head_chunk = 1;
+  rs.device = Device::cpu;
+  Transformer model(info.config, rs, TensorParallel{});
+  auto grid = make_process_grid(1, Device::cpu, 0.0, MPI_COMM_SELF);
+  load_checkpoint_params(info.dir, *grid, model);
+  std::vector<const float*> src;
+  for (const Tensor& t : model.params().all) src.push_back(t.f32());
+  write_hf_folder(out, info.config, model.specs(), src, opt);
+  if (log_rank() == 0)
+    std::printf("exported %s (step %lld) to %s\n", info.dir.c_str(), (long long)info.step, out.c_str());
+  return kExitOk;
+}
+
+}  // namespace sr

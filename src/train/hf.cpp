@@ -1,0 +1,355 @@
+#include "train/hf.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace sr {
+
+namespace {
+
+std::string read_text(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path + ": missing or unreadable (" + what + ")");
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw UserError(path + ": cannot read");
+  return s.str();
+}
+
+Json read_json_file(const std::string& path, const std::string& what) {
+  const std::string text = read_text(path, what);
+  try {
+    Json j = parse_json(text);
+    if (!j.is_object()) throw UserError(path + ": expected a JSON object, got " + json_type_name(j));
+    return j;
+  } catch (const JsonError& e) {
+    throw UserError(path + ": invalid JSON: " + e.what());
+  }
+}
+
+std::string dims(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// A file name inside the folder: no directory part, not hidden.
+bool plain_file_name(const std::string& n) {
+  return !n.empty() && n.find('/') == std::string::npos && n.find('\\') == std::string::npos &&
+         n[0] != '.';
+}
+
+}  // namespace
+
+ModelConfig read_hf_config(const std::string& dir, int64_t sliding_window) {
+  const std::string path = dir + "/config.json";
+  if (!fs::is_directory(dir)) throw UserError(dir + ": not a directory (expected a Hugging Face model folder)");
+  const Json j = read_json_file(path, "a Hugging Face model folder has one");
+  auto fail = [&](const std::string& why) -> UserError { return UserError(path + ": " + why); };
+  auto has = [&](const char* k) { return j.contains(k) && !j[k].is_null(); };
+  auto integer = [&](const char* k, std::optional<int64_t> dflt = std::nullopt) -> int64_t {
+    if (!has(k)) {
+      if (dflt) return *dflt;
+      throw fail(std::string("missing key ") + k);
+    }
+    if (!j[k].is_number_integer()) throw fail(std::string(k) + " is " + json_type_name(j[k]) + ", not an integer");
+    return j[k].get<int64_t>();
+  };
+  auto number = [&](const Json& o, const char* k, double dflt) -> double {
+    if (!o.contains(k) || o[k].is_null()) return dflt;
+    if (!o[k].is_number()) throw fail(std::string(k) + " is " + json_type_name(o[k]) + ", not a number");
+    return o[k].get<double>();
+  };
+  auto boolean = [&](const char* k, bool dflt) -> bool {
+    if (!has(k)) return dflt;
+    if (!j[k].is_boolean()) throw fail(std::string(k) + " is " + json_type_name(j[k]) + ", not true/false");
+    return j[k].get<bool>();
+  };
+  auto text = [&](const char* k) -> std::string {
+    if (!has(k)) return "";
+    if (!j[k].is_string()) throw fail(std::string(k) + " is " + json_type_name(j[k]) + ", not a string");
+    return j[k].get<std::string>();
+  };
+
+  const std::string type = text("model_type");
+  if (type != "qwen2")
+    throw fail("model_type " + (type.empty() ? std::string("is missing") : "'" + type + "'") +
+               ": only Qwen2 models (model_type \"qwen2\") can be imported");
+  if (has("architectures")) {
+    bool causal = false;
+    if (j["architectures"].is_array())
+      for (const Json& a : j["architectures"]) causal |= a.is_string() && a.get<std::string>() == "Qwen2ForCausalLM";
+    if (!causal) throw fail("architectures " + j["architectures"].dump() + " lack Qwen2ForCausalLM");
+  }
+  const std::string act = text("hidden_act");
+  if (!act.empty() && act != "silu") throw fail("hidden_act '" + act + "': only silu (SwiGLU) is implemented");
+  // Rope: plain θ only. transformers 4 writes rope_theta and rope_scaling, 5 writes
+  // rope_parameters {rope_type, rope_theta}.
+  auto default_rope = [&](const char* k) {
+    const Json& r = j[k];
+    if (!r.is_object()) throw fail(std::string(k) + " is " + json_type_name(r) + ": rope scaling is not implemented");
+    std::string t = r.contains("rope_type") && r["rope_type"].is_string() ? r["rope_type"].get<std::string>()
+                    : r.contains("type") && r["type"].is_string()     ? r["type"].get<std::string>()
+                                                                      : "";
+    if (t != "default") throw fail(std::string(k) + " " + r.dump() + ": rope scaling is not implemented");
+    for (auto it = r.begin(); it != r.end(); ++it)
+      if (it.key() != "rope_type" && it.key() != "type" && it.key() != "rope_theta")
+        throw fail(std::string(k) + " " + r.dump() + ": rope scaling is not implemented");
+  };
+  if (has("rope_scaling")) default_rope("rope_scaling");
+  ModelConfig c;
+  c.rope_theta = number(j, "rope_theta", 10000.0);
+  if (has("rope_parameters")) {
+    default_rope("rope_parameters");
+    c.rope_theta = number(j["rope_parameters"], "rope_theta", c.rope_theta);
+  }
+  c.hidden_size = integer("hidden_size");
+  c.num_hidden_layers = integer("num_hidden_layers");
+  c.num_attention_heads = integer("num_attention_heads");
+  c.num_key_value_heads = integer("num_key_value_heads", c.num_attention_heads);
+  c.intermediate_size = integer("intermediate_size");
+  c.vocab_size = integer("vocab_size");
+  c.rms_norm_eps = number(j, "rms_norm_eps", 1e-6);
+  c.tie_word_embeddings = boolean("tie_word_embeddings", false);
+  c.attention_bias = true;  // Qwen2: q/k/v projections have biases, o_proj has none
+  if (has("head_dim") && c.num_attention_heads > 0 && integer("head_dim") != c.hidden_size / c.num_attention_heads)
+    throw fail("head_dim " + std::to_string(integer("head_dim")) +
+               " is not hidden_size / num_attention_heads, which smoothread's layout assumes");
+
+  // The window: transformers applies it to layers >= max_window_layers when use_sliding_window
+  // is true (transformers 5 also writes it out as layer_types). smoothread windows all layers
+  // or none.
+  const int64_t L = c.num_hidden_layers;
+  int64_t window = 0;
+  const bool use = boolean("use_sliding_window", false);
+  const int64_t w = integer("sliding_window", 0);
+  int64_t windowed_layers = 0;
+  if (has("layer_types")) {
+    const Json& lt = j["layer_types"];
+    if (!lt.is_array() || int64_t(lt.size()) != L) throw fail("layer_types is not a list of num_hidden_layers entries");
+    for (const Json& t : lt) {
+      const std::string s = t.is_string() ? t.get<std::string>() : "";
+      if (s == "sliding_attention")
+        ++windowed_layers;
+      else if (s != "full_attention")
+        throw fail("layer_types entry " + t.dump() + ": expected full_attention or sliding_attention");
+    }
+  } else if (use) {
+    const int64_t first = integer("max_window_layers", 28);
+    windowed_layers = std::max<int64_t>(0, L - std::max<int64_t>(0, first));
+  }
+  if (windowed_layers > 0) {
+    if (w <= 0) throw fail("layers use a sliding window but sliding_window is " + std::to_string(w));
+    if (windowed_layers != L)
+      throw fail(std::to_string(windowed_layers) + " of " + std::to_string(L) +
+                 " layers use a sliding window (max_window_layers/layer_types): smoothread windows all "
+                 "layers or none (--sliding-window W sets one for all)");
+    window = w;
+  }
+  c.sliding_window = sliding_window >= 0 ? sliding_window : window;
+  try {
+    c.validate(1);
+  } catch (const UserError& e) {
+    throw fail(e.what());
+  }
+  return c;
+}
+
+void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
+                     const std::vector<float*>& tensors) {
+  SR_ASSERT(specs.size() == tensors.size(), "one tensor per spec");
+  // Which file holds each tensor.
+  std::vector<std::unique_ptr<SafetensorsFile>> files;
+  std::map<std::string, std::pair<const SafetensorsFile*, const SafetensorsEntry*>> where;
+  const std::string index_path = dir + "/model.safetensors.index.json";
+  const std::string single = dir + "/model.safetensors";
+  if (fs::exists(index_path)) {
+    const Json idx = read_json_file(index_path, "the index of a sharded model");
+    if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
+      throw UserError(index_path + ": lacks a weight_map object");
+    std::map<std::string, const SafetensorsFile*> by_name;
+    std::map<const SafetensorsFile*, std::set<std::string>> named_in;
+    for (auto it = idx["weight_map"].begin(); it != idx["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) throw UserError(index_path + ": weight_map['" + it.key() + "'] is not a file name");
+      const std::string shard = it.value().get<std::string>();
+      if (!plain_file_name(shard))
+        throw UserError(index_path + ": weight_map['" + it.key() + "'] = '" + shard + "' is not a file of the folder");
+      auto f = by_name.find(shard);
+      if (f == by_name.end()) {
+        const std::string p = dir + "/" + shard;
+        if (!fs::exists(p))
+          throw UserError(index_path + ": names shard " + shard + " (for " + it.key() + "), which is missing");
+        files.push_back(std::make_unique<SafetensorsFile>(p));
+        f = by_name.emplace(shard, files.back().get()).first;
+      }
+      const SafetensorsEntry* e = f->second->find(it.key());
+      if (!e) throw UserError(index_path + ": names " + shard + " for tensor '" + it.key() + "', which it lacks");
+      where[it.key()] = {f->second, e};
+      named_in[f->second].insert(it.key());
+    }
+    for (const auto& f : files)
+      for (const SafetensorsEntry& e : f->tensors())
+        if (!named_in[f.get()].count(e.name))
+          throw UserError(f->path() + ": holds tensor '" + e.name + "', which " + index_path + " does not name for it");
+  } else if (fs::exists(single)) {
+    files.push_back(std::make_unique<SafetensorsFile>(single));
+    for (const SafetensorsEntry& e : files.back()->tensors()) where[e.name] = {files.back().get(), &e};
+  } else {
+    throw UserError(dir + ": neither model.safetensors nor model.safetensors.index.json (a Hugging Face "
+                    "model folder with safetensors weights is expected)");
+  }
+
+  // Exactly the parameters of the config, each with its shape.
+  auto read = [&](const std::string& name, const std::vector<int64_t>& shape) {
+    const auto& [file, e] = where.at(name);
+    if (e->shape != shape)
+      throw UserError(file->path() + ": tensor '" + name + "' has shape " + dims(e->shape) + " but " + dir +
+                      "/config.json implies " + dims(shape));
+    std::vector<float> v = file->read_f32(*e);
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw UserError(file->path() + ": tensor '" + name + "' holds a " + (std::isnan(v[i]) ? "NaN" : "infinite") +
+                        " value (element " + std::to_string(i) + ")");
+    return v;
+  };
+  std::set<std::string> used;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ParamSpec& s = specs[i];
+    SR_ASSERT(s.split_dim < 0 && s.local_shape == s.global_shape, "HF import fills a TP-1 model");
+    if (!where.count(s.name))
+      throw UserError(dir + ": tensor '" + s.name + "' is missing from the weights (config.json implies it)");
+    const std::vector<float> v = read(s.name, s.global_shape);
+    std::copy(v.begin(), v.end(), tensors[i]);
+    used.insert(s.name);
+  }
+  if (cfg.tie_word_embeddings && where.count("lm_head.weight")) {
+    // Some tied checkpoints store the head anyway: accepted only as the embedding's copy.
+    const std::vector<float> head = read("lm_head.weight", specs[0].global_shape);
+    if (std::memcmp(head.data(), tensors[0], head.size() * sizeof(float)) != 0)
+      throw UserError(dir + ": tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight");
+    used.insert("lm_head.weight");
+  }
+  for (const auto& [name, fe] : where) {
+    if (used.count(name)) continue;
+    const std::string suffix = "rotary_emb.inv_freq";
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      continue;  // a buffer computed from rope_theta, not a parameter
+    throw UserError(fe.first->path() + ": unexpected tensor '" + name + "' (not a parameter of this Qwen2 config" +
+                    (name == "lm_head.weight" ? ", whose head is tied to the embedding)" : ")"));
+  }
+}
+
+Json hf_config_json(const ModelConfig& c, SafetensorsDType dtype) {
+  const bool windowed = c.sliding_window > 0;
+  Json j = Json::object();
+  j["architectures"] = Json::array({"Qwen2ForCausalLM"});
+  j["model_type"] = "qwen2";
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_key_value_heads"] = c.num_key_value_heads;
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_act"] = "silu";
+  j["max_position_embeddings"] = std::max<int64_t>(32768, c.sliding_window);
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  j["rope_scaling"] = nullptr;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  // transformers windows layers >= max_window_layers when use_sliding_window is true; smoothread's
+  // window covers every layer.
+  j["use_sliding_window"] = windowed;
+  j["sliding_window"] = windowed ? Json(c.sliding_window) : Json(nullptr);
+  j["max_window_layers"] = windowed ? int64_t(0) : c.num_hidden_layers;
+  Json types = Json::array();
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) types.push_back(windowed ? "sliding_attention" : "full_attention");
+  j["layer_types"] = types;
+  j["attention_dropout"] = 0.0;
+  j["initializer_range"] = 0.02;
+  j["use_cache"] = true;
+  j["torch_dtype"] = dtype == SafetensorsDType::bf16 ? "bfloat16" : "float32";
+  return j;
+}
+
+void write_hf_folder(const std::string& out, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
+                     const std::vector<const float*>& tensors, const HfExportOptions& opt) {
+  SR_ASSERT(specs.size() == tensors.size(), "one tensor per spec");
+  if (out.empty()) throw UserError("--out: expected a directory to create");
+  std::error_code ec;
+  if (fs::exists(out, ec)) throw UserError(out + ": already exists (export-hf creates a new folder)");
+  if (opt.max_shard_bytes == 0) throw UserError("--max-shard-bytes: expected a positive size");
+  const fs::path target = fs::absolute(fs::path(out)).lexically_normal();
+  const fs::path parent = target.has_filename() ? target.parent_path() : target.parent_path().parent_path();
+  if (!fs::is_directory(parent, ec)) throw UserError(out + ": its parent directory " + parent.string() + " does not exist");
+  const std::string final_dir = target.has_filename() ? target.string() : target.parent_path().string();
+  const std::string tmp = final_dir + ".tmp-export-" + std::to_string(::getpid());
+
+  // Shards: tensors in parameter order, a new shard when the next tensor would pass the limit.
+  const uint64_t esize = opt.dtype == SafetensorsDType::bf16 ? 2 : 4;
+  std::vector<std::vector<SafetensorsTensor>> shards(1);
+  uint64_t in_shard = 0, total = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const uint64_t bytes = uint64_t(specs[i].global_numel()) * esize;
+    if (!shards.back().empty() && in_shard + bytes > opt.max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    SR_ASSERT(specs[i].split_dim < 0, "HF export writes a whole (TP-1) model");
+    shards.back().push_back({specs[i].name, specs[i].global_shape, tensors[i]});
+    in_shard += bytes;
+    total += bytes;
+  }
+  auto shard_name = [&](size_t k) {
+    if (shards.size() == 1) return std::string("model.safetensors");
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", k + 1, shards.size());
+    return std::string(buf);
+  };
+  auto write_text = [](const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) throw UserError(path + ": cannot write");
+  };
+  try {
+    fs::remove_all(tmp);
+    fs::create_directory(tmp);
+    write_text(tmp + "/config.json", hf_config_json(cfg, opt.dtype).dump(2) + "\n");
+    Json weight_map = Json::object();
+    for (size_t k = 0; k < shards.size(); ++k) {
+      write_safetensors(tmp + "/" + shard_name(k), shards[k], opt.dtype, {{"format", "pt"}});
+      for (const SafetensorsTensor& t : shards[k]) weight_map[t.name] = shard_name(k);
+    }
+    if (shards.size() > 1) {
+      Json idx = Json::object();
+      idx["metadata"] = Json::object({{"total_size", total}});
+      idx["weight_map"] = weight_map;
+      write_text(tmp + "/model.safetensors.index.json", idx.dump(2) + "\n");
+    }
+    if (fs::exists(final_dir)) throw UserError(out + ": appeared while exporting; left untouched");
+    fs::rename(tmp, final_dir);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp, ec);
+    throw UserError(out + ": " + e.code().message() + " (" + e.path1().string() + ")");
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace sr

@@ -1,0 +1,46 @@
+// Hugging Face Qwen2 folders (config.json and safetensors weights) to and from smoothread's
+// model (docs/formats.md, "Hugging Face checkpoints"). Parameter names are the same on both
+// sides and layouts are the same ([out, in] row-major weights, rotate-half RoPE), so a tensor
+// maps to the parameter of its name unchanged.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "train/safetensors.h"
+
+namespace sr {
+
+// DIR/config.json as a ModelConfig: model_type qwen2, no rope scaling, SiLU, a window on all
+// layers or none. sliding_window >= 0 replaces the folder's window (0: full attention).
+// UserError naming the file and the key otherwise.
+ModelConfig read_hf_config(const std::string& dir, int64_t sliding_window = -1);
+
+// Reads DIR's weights (model.safetensors, or the shards model.safetensors.index.json names),
+// checks that they are exactly the parameters of cfg (names, shapes, dtypes BF16/F16/F32,
+// finite values) and copies them into `tensors` (f32 on the CPU, one per spec of
+// parameter_specs(cfg, 0, 1), same order). A tied model may also hold lm_head.weight when it
+// equals the embedding; rotary inv_freq buffers are skipped. UserError otherwise.
+void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
+                     const std::vector<float*>& tensors);
+
+// config.json of cfg as transformers reads it.
+Json hf_config_json(const ModelConfig& cfg, SafetensorsDType dtype);
+
+struct HfExportOptions {
+  SafetensorsDType dtype = SafetensorsDType::f32;
+  uint64_t max_shard_bytes = 5000000000ull;  // a shard holds at most this much tensor data (one
+                                             // larger tensor gets a shard of its own)
+};
+
+// Writes the folder `out` (which must not exist): config.json and model.safetensors, or
+// model-0000i-of-0000n.safetensors shards with model.safetensors.index.json. Everything is
+// written under a temporary name and renamed to `out` at the end: on any error nothing is
+// left at `out`. `tensors` hold the whole (TP-1) parameters of `specs`.
+void write_hf_folder(const std::string& out, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
+                     const std::vector<const float*>& tensors, const HfExportOptions& opt);
+
+}  // namespace sr

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# `ckpt import-hf` and `ckpt export-hf`: Hugging Face Qwen2 folders made here by a Python
+# script (standard library only: struct and json) are imported, exported and imported again
+# with every tensor's bytes kept; a trained checkpoint exported and imported back gives the
+# same training step with checkpoint.init_from; bad folders are refused with one line, exit 2,
+# and nothing written.
+set -u
+source "$(dirname "$0")/lib.bash"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+py=${SR_PYTHON:-python3}
+
+# make_hf.py OUT VARIANT: a random tiny Qwen2 folder (hidden 64, 2 layers, 4/2 heads, MLP 176,
+# vocab 272) in HF's tensor order. Variants: bf16 (tied), f16 (untied), f32-sharded (two
+# shards and an index), f64-norm (model.norm.weight stored as F64), missing (no up_proj of
+# layer 1).
+cat >make_hf.py <<'PY'
+import json, os, random, struct, sys
+out, variant = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+H, L, NH, NKV, I, V = 64, 2, 4, 2, 176, 272
+hd = H // NH
+tied = variant != "f16"
+cfg = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": H,
+       "num_hidden_layers": L, "num_attention_heads": NH, "num_key_value_heads": NKV,
+       "intermediate_size": I, "vocab_size": V, "hidden_act": "silu", "rope_theta": 10000.0,
+       "rms_norm_eps": 1e-6, "rope_scaling": None, "tie_word_embeddings": tied,
+       "use_sliding_window": False, "sliding_window": 4096, "max_window_layers": 28}
+shapes = [("model.embed_tokens.weight", [V, H])]
+for l in range(L):
+    p = "model.layers.%d." % l
+    shapes += [(p + "input_layernorm.weight", [H]), (p + "self_attn.q_proj.weight", [NH * hd, H]),
+               (p + "self_attn.q_proj.bias", [NH * hd]), (p + "self_attn.k_proj.weight", [NKV * hd, H]),
+               (p + "self_attn.k_proj.bias", [NKV * hd]), (p + "self_attn.v_proj.weight", [NKV * hd, H]),
+               (p + "self_attn.v_proj.bias", [NKV * hd]), (p + "self_attn.o_proj.weight", [H, NH * hd]),
+               (p + "post_attention_layernorm.weight", [H]), (p + "mlp.gate_proj.weight", [I, H]),
+               (p + "mlp.up_proj.weight", [I, H]), (p + "mlp.down_proj.weight", [H, I])]
+shapes.append(("model.norm.weight", [H]))
+if not tied:
+    shapes.append(("lm_head.weight", [V, H]))
+if variant == "missing":
+    shapes = [s for s in shapes if s[0] != "model.layers.1.mlp.up_proj.weight"]
+rng = random.Random(7)
+def blob(name, shape, dtype):
+    n = 1
+    for d in shape:
+        n *= d
+    vals = [(1.0 if "norm" in name else 0.0) + rng.gauss(0, 0.1) for _ in range(n)]
+    if dtype == "F64":
+        return struct.pack("<%dd" % n, *vals)
+    if dtype == "F32":
+        return struct.pack("<%df" % n, *vals)
+    if dtype == "F16":
+        return struct.pack("<%de" % n, *vals)
+    raw = struct.pack("<%df" % n, *vals)  # BF16: the upper half of each f32
+    return b"".join(raw[i + 2:i + 4] for i in range(0, len(raw), 4))
+def write(path, items):
+    header, off = {"__metadata__": {"format": "pt"}}, 0
+    for name, shape, dtype, b in items:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(b)]}
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(i[3] for i in items))
+dtype = {"f16": "F16", "f32-sharded": "F32"}.get(variant, "BF16")
+items = []
+for name, shape in shapes:
+    d = "F64" if variant == "f64-norm" and name == "model.norm.weight" else dtype
+    items.append((name, shape, d, blob(name, shape, d)))
+if variant == "f32-sharded":
+    parts, wm = [items[:12], items[12:]], {}
+    for k, part in enumerate(parts):
+        fn = "model-%05d-of-%05d.safetensors" % (k + 1, len(parts))
+        write(os.path.join(out, fn), part)
+        wm.update({i[0]: fn for i in part})
+    json.dump({"metadata": {"total_size": sum(len(i[3]) for i in items)}, "weight_map": wm},
+              open(os.path.join(out, "model.safetensors.index.json"), "w"))
+else:
+    write(os.path.join(out, "model.safetensors"), items)
+json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=2)
+PY
+
+# tensors.py A B: every tensor of safetensors folder A has the same dtype, shape and bytes in B
+# (and B holds no other tensor).
+cat >tensors.py <<'PY'
+import json, os, struct, sys
+def load(folder):
+    out = {}
+    for fn in sorted(os.listdir(folder)):
+        if not fn.endswith(".safetensors"):
+            continue
+        data = open(os.path.join(folder, fn), "rb").read()
+        n = struct.unpack("<Q", data[:8])[0]
+        for k, v in json.loads(data[8:8 + n]).items():
+            if k != "__metadata__":
+                b, e = v["data_offsets"]
+                out[k] = (v["dtype"], v["shape"], data[8 + n + b:8 + n + e])
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+bad = [k for k in set(a) | set(b) if a.get(k) != b.get(k)]
+print("%d tensors, %d differ %s" % (len(a), len(bad), sorted(bad)[:3]))
+sys.exit(1 if bad or not a else 0)
+PY
+
+check() {  # check NAME COMMAND...: the command succeeds
+  local name=$1
+  shift
+  if "$@" >log.txt 2>&1; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name:"
+    cat log.txt
+    fails=$((fails + 1))
+  fi
+}
+
+for v in bf16 f16 f32-sharded f64-norm missing; do "$py" make_hf.py "hf-$v" "$v" || exit 1; done
+
+# Import, export, import, export: the checkpoints hold the folder's values and the exports are
+# bitwise the same; exported in the source dtype, the tensors are the source's bytes.
+for v in bf16 f16 f32-sharded; do
+  check "import $v" "$SR_BIN" ckpt import-hf "hf-$v" --out "ck-$v"
+  check "export $v" "$SR_BIN" ckpt export-hf "ck-$v" --out "ex-$v"
+  check "re-import $v" "$SR_BIN" ckpt import-hf "ex-$v" --out "ck2-$v"
+  check "re-export $v" "$SR_BIN" ckpt export-hf "ck2-$v/checkpoints" --out "ex2-$v" --max-shard-bytes 100000
+  check "export-import-export keeps every tensor ($v)" "$py" tensors.py "ex-$v" "ex2-$v"
+done
+check "f32 source exported as f32: its own bytes" "$py" tensors.py hf-f32-sharded ex-f32-sharded
+check "bf16 source exported as bf16: its own bytes" "$SR_BIN" ckpt export-hf ck-bf16 --out ex-bf16-bf16 --dtype bf16
+check "bf16 tensors unchanged" "$py" tensors.py hf-bf16 ex-bf16-bf16
+check "sharded export has an index" test -f ex2-bf16/model.safetensors.index.json -a -f ex2-bf16/model-00002-of-*.safetensors
+check "untied export has lm_head" grep -q '"tie_word_embeddings": false' ex-f16/config.json
+check "inspect the imported checkpoint" "$SR_BIN" ckpt inspect ck-bf16/checkpoints --verify
+check "--sliding-window sets the window" "$SR_BIN" ckpt import-hf hf-bf16 --out ck-w --sliding-window 32 --tp 2
+check "the window in model.ini" grep -qx "sliding_window = 32" ck-w/model.ini
+check "export the windowed import" "$SR_BIN" ckpt export-hf ck-w --out ex-w
+check "exported window" grep -q '"use_sliding_window": true' ex-w/config.json
+
+# A trained checkpoint (tiny, window 64) exported and imported back: training from either with
+# checkpoint.init_from logs the same first steps; from the import's model.ini alone too.
+"$SR_BIN" data from-text /usr/share/common-licenses/GPL-3 --out data.h5 --sample-tokens 256 >/dev/null || exit 1
+args=(--config "$SR_SOURCE_DIR/configs/train/demo-cpu.ini" --data.path data.h5 --train.threads 1
+      --train.global_batch_tokens 1024 --train.micro_batch_tokens 512 --train.log_every 1)
+check "train 3 steps" "$SR_BIN" train "${args[@]}" --train.steps 3 --train.out_dir trained
+check "export the trained run" "$SR_BIN" ckpt export-hf trained --out ex-trained
+check "import it" "$SR_BIN" ckpt import-hf ex-trained --out ck-trained
+check "its exports agree" "$SR_BIN" ckpt export-hf ck-trained --out ex-trained2
+check "trained tensors unchanged" "$py" tensors.py ex-trained ex-trained2
+check "init_from the trained run" "$SR_BIN" train "${args[@]}" --train.steps 2 --train.out_dir from-a \
+  --checkpoint.init_from trained/checkpoints/step_00000003
+check "init_from its import" "$SR_BIN" train "${args[@]}" --config ck-trained/model.ini --train.steps 2 \
+  --train.out_dir from-b --checkpoint.init_from ck-trained
+check "from scratch" "$SR_BIN" train "${args[@]}" --train.steps 2 --train.out_dir scratch
+strip() { sed 's/, "tokens_per_s.*//' "$1/metrics.jsonl"; }
+check "same steps from the checkpoint and its import" cmp <(strip from-a) <(strip from-b)
+check "init_from started from the trained weights" test "$(strip from-a | head -1)" != "$(strip scratch | head -1)"
+check "init_from starts at step 1" grep -q '"step": 1,' from-a/metrics.jsonl
+
+# Bad input: one line, exit 2, nothing written.
+refused() {  # refused NAME TEXT DIR [import options]
+  local name=$1 want=$2 dir=$3
+  shift 3
+  expect_user_error "$name" "$want" "$SR_BIN" ckpt import-hf "$dir" --out bad-out "$@"
+  if [ -e bad-out ] || ls -a | grep -q tmp-import; then
+    echo "FAIL $name: something was written"
+    fails=$((fails + 1))
+  fi
+}
+cp -r hf-bf16 trunc && head -c -100 hf-bf16/model.safetensors >trunc/model.safetensors
+refused "truncated data" "run past the end of the data section" trunc
+cp -r hf-bf16 tiny && head -c 5 hf-bf16/model.safetensors >tiny/model.safetensors
+refused "shorter than the length field" "truncated safetensors file" tiny
+# patch.py FILE MODE: rewrite a safetensors header (hdrlen: a length past the end; oob: the
+# last tensor moved past the end of the data; overlap: the second tensor moved onto the first).
+cat >patch.py <<'PY'
+import json, struct, sys
+path, mode = sys.argv[1], sys.argv[2]
+data = open(path, "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+header, body = json.loads(data[8:8 + n]), data[8 + n:]
+if mode == "hdrlen":
+    open(path, "wb").write(struct.pack("<Q", len(data) + 1000) + data[8:])
+    sys.exit(0)
+ts = sorted((v["data_offsets"][0], k) for k, v in header.items() if k != "__metadata__")
+k = ts[-1][1] if mode == "oob" else ts[1][1]
+shift = 8 if mode == "oob" else -4
+header[k]["data_offsets"] = [x + shift for x in header[k]["data_offsets"]]
+h = json.dumps(header).encode()
+h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+open(path, "wb").write(struct.pack("<Q", len(h)) + h + body)
+PY
+for m in hdrlen oob overlap; do cp -r hf-bf16 "p-$m" && "$py" patch.py "p-$m/model.safetensors" "$m"; done
+refused "header length past the end" "runs past the end of the file" p-hdrlen
+refused "offsets out of range" "run past the end of the data section" p-oob
+refused "overlapping offsets" "overlap tensor" p-overlap
+refused "unsupported dtype" "dtype F64, which is not supported" hf-f64-norm
+refused "missing tensor" "'model.layers.1.mlp.up_proj.weight' is missing" hf-missing
+cp -r hf-bf16 wide && sed -i 's/"intermediate_size": 176/"intermediate_size": 160/' wide/config.json
+refused "wrong shape for the config" "has shape [176, 64] but" wide
+cp -r hf-bf16 llama && sed -i 's/"model_type": "qwen2"/"model_type": "llama"/' llama/config.json
+refused "another model_type" "model_type 'llama': only Qwen2" llama
+cp -r hf-bf16 yarn && sed -i 's/"rope_scaling": null/"rope_scaling": {"type": "yarn", "factor": 4.0}/' yarn/config.json
+refused "rope_scaling" "rope scaling is not implemented" yarn
+cp -r hf-f32-sharded noshard && rm noshard/model-00002-of-00002.safetensors
+refused "index names a missing shard" "names shard model-00002-of-00002.safetensors" noshard
+refused "no config.json" "config.json: missing" trained
+refused "tp that does not divide" "parallel.tp = 3 does not divide" hf-bf16 --tp 3
+refused "existing output" "already exists" hf-bf16 --out ck-bf16
+expect_user_error "export to an existing folder" "already exists" "$SR_BIN" ckpt export-hf ck-bf16 --out ex-bf16
+expect_user_error "export of a non-checkpoint" "no checkpoint there" "$SR_BIN" ckpt export-hf hf-bf16 --out ex-none
+[ -e ex-none ] && { echo "FAIL export wrote ex-none"; fails=$((fails + 1)); }
+
+[ "$fails" -eq 0 ] && echo "OK: ckpt import-hf / export-hf"
+exit "$fails"
