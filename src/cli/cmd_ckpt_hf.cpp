@@ -112,7 +112,13 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
   if (fs::exists(out, ec)) throw UserError("--out " + out + ": already exists (import-hf creates a new directory)");
 
   ModelConfig cfg = read_hf_config(dir, window);
-  if (tp > 1) cfg.validate(int(tp));
+  if (tp > 1) {
+    try {
+      cfg.validate(int(tp));
+    } catch (const UserError& e) {
+      throw UserError("--tp " + std::to_string(tp) + ": " + e.what());
+    }
+  }
   RunShape rs;
   rs.max_tokens = 1;
   rs.lm_head_chunk = 1;
@@ -200,7 +206,15 @@ int cmd_ckpt_export_hf(const std::vector<std::string>& args) {
   if (out.empty()) throw UserError("ckpt export-hf: --out DIR is required");
   std::error_code ec;
   if (fs::exists(out, ec)) throw UserError("--out " + out + ": already exists (export-hf creates a new folder)");
-  const CheckpointInfo info = read_checkpoint_info(ckpt);
+  CheckpointInfo info;
+  try {
+    info = read_checkpoint_info(ckpt);
+  } catch (const UserError& e) {
+    // Its messages name the option of read and eval.
+    std::string m = e.what();
+    if (m.rfind("--checkpoint ", 0) == 0) m = "ckpt export-hf " + m.substr(13);
+    throw UserError(m);
+  }
   RunShape rs;
   rs.max_tokens = 1;
   rs.lm_head_chunk = 1;

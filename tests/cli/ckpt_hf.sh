@@ -206,10 +206,10 @@ refused "rope_scaling" "rope scaling is not implemented" yarn
 cp -r hf-f32-sharded noshard && rm noshard/model-00002-of-00002.safetensors
 refused "index names a missing shard" "names shard model-00002-of-00002.safetensors" noshard
 refused "no config.json" "config.json: missing" trained
-refused "tp that does not divide" "parallel.tp = 3 does not divide" hf-bf16 --tp 3
+refused "tp that does not divide" "--tp 3: parallel.tp = 3 does not divide" hf-bf16 --tp 3
 refused "existing output" "already exists" hf-bf16 --out ck-bf16
 expect_user_error "export to an existing folder" "already exists" "$SR_BIN" ckpt export-hf ck-bf16 --out ex-bf16
-expect_user_error "export of a non-checkpoint" "no checkpoint there" "$SR_BIN" ckpt export-hf hf-bf16 --out ex-none
+expect_user_error "export of a non-checkpoint" "ckpt export-hf hf-bf16: no checkpoint there" "$SR_BIN" ckpt export-hf hf-bf16 --out ex-none
 [ -e ex-none ] && { echo "FAIL export wrote ex-none"; fails=$((fails + 1)); }
 
 [ "$fails" -eq 0 ] && echo "OK: ckpt import-hf / export-hf"
