@@ -2,7 +2,7 @@
 # `ckpt import-hf` and `ckpt export-hf`: Hugging Face Qwen2 folders made here by a Python
 # script (standard library only: struct and json) are imported, exported and imported again
 # with every tensor's bytes kept; a trained checkpoint exported and imported back gives the
-# same training step with checkpoint.init_from; bad folders are refused with one line, exit 2,
+# same training step with checkpoint.init_from (also loaded into TP=2); bad folders are refused with one line, exit 2,
 # and nothing written.
 set -u
 source "$(dirname "$0")/lib.bash"
@@ -157,6 +157,14 @@ strip() { sed 's/, "tokens_per_s.*//' "$1/metrics.jsonl"; }
 check "same steps from the checkpoint and its import" cmp <(strip from-a) <(strip from-b)
 check "init_from started from the trained weights" test "$(strip from-a | head -1)" != "$(strip scratch | head -1)"
 check "init_from starts at step 1" grep -q '"step": 1,' from-a/metrics.jsonl
+# The import loaded into TP=2 (re-sliced from its unsplit checkpoint): the same losses to float
+# tolerance.
+check "init_from its import with TP=2" mpirun -np 2 --oversubscribe "$SR_BIN" train "${args[@]}" \
+  --config ck-trained/model.ini --train.steps 2 --train.out_dir from-b-tp2 --parallel.tp 2 --checkpoint.init_from ck-trained
+losses() { sed 's/.*"loss": \([0-9.]*\).*/\1/' "$1/metrics.jsonl" | tr '\n' ' '; }
+check "TP=2 losses match" awk -v a="$(losses from-b)" -v b="$(losses from-b-tp2)" 'BEGIN {
+  n = split(a, x, " "); m = split(b, y, " "); if (n != 2 || m != 2) exit 1
+  for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-4 * x[i]) exit 1 } }'
 
 # Bad input: one line, exit 2, nothing written.
 refused() {  # refused NAME TEXT DIR [import options]
