@@ -55,13 +55,13 @@ TrainBenchResult measure_training_step(const RunConfig& cfg, ProcessGrid& grid, 
   };
   for (int64_t i = 0; i < warmup; ++i) step();
   device_synchronize(shape.device);
-  MPI_Barrier(MPI_COMM_WORLD);
+  grid.host_world->barrier("start of the timed steps");
   if (cfg.profile) ops::profile_start(shape.device);
   Timer t;
   for (int64_t i = 0; i < steps; ++i) step();
   device_synchronize(shape.device);
   const double seconds_this_rank = t.seconds();
-  MPI_Barrier(MPI_COMM_WORLD);
+  grid.host_world->barrier("end of the timed steps");
   const double seconds = t.seconds();
 
   TrainBenchResult r;
