@@ -10,6 +10,7 @@
 #include "infer/engine.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
+#include "test_fixtures.h"
 
 namespace sr {
 namespace {
@@ -75,19 +76,7 @@ TEST(CudaInfer, CacheKernelsMatchCpu) {
 }
 
 ModelConfig engine_config(int64_t window) {
-  ModelConfig c;
-  c.hidden_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 176;
-  c.vocab_size = 272;
-  c.rope_theta = 10000;
-  c.rms_norm_eps = 1e-6;
-  c.sliding_window = window;
-  c.tie_word_embeddings = true;
-  c.attention_bias = true;
-  return c;
+  return testfix::tiny_model_config(64, 176, 272, window);
 }
 
 // The same steps (prefill of different lengths per sequence, then decode) on a CPU engine and a

@@ -10,22 +10,15 @@
 #include "comm/process_grid.h"
 #include "core/rng.h"
 #include "infer/engine.h"
+#include "test_fixtures.h"
 
 namespace sr {
 namespace {
 
 ModelConfig tp_config(int64_t window) {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 4;
-  c.intermediate_size = 48;
-  c.vocab_size = 48;
-  c.rope_theta = 10000;
-  c.sliding_window = window;
+  ModelConfig c = testfix::tiny_model_config(32, 48, 48, window);
+  c.num_key_value_heads = 4;  // TP 4 splits the kv heads
   c.tie_word_embeddings = false;
-  c.attention_bias = true;
   return c;
 }
 

@@ -13,6 +13,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/ops.h"
 #include "model/transformer.h"
+#include "test_fixtures.h"
 #include "unit/kernel_test_util.h"
 
 namespace sr {
@@ -128,18 +129,8 @@ TEST(InferKernels, CacheAppendKeepsLastSlotsWhenLonger) {
 }
 
 ModelConfig infer_config(int64_t window) {
-  ModelConfig c;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.intermediate_size = 48;
-  c.vocab_size = 24;
-  c.rope_theta = 10000;
-  c.rms_norm_eps = 1e-6;
-  c.sliding_window = window;
+  ModelConfig c = testfix::tiny_model_config(32, 48, 24, window);
   c.tie_word_embeddings = false;
-  c.attention_bias = true;
   return c;
 }
 
