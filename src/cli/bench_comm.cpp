@@ -4,6 +4,7 @@
 // it by the traffic each rank's link carries in a ring: 2(n-1)/n for all_reduce, (n-1)/n for
 // all_gather and reduce_scatter, so busbw is comparable across rank counts and to nccl-tests.
 #include "cli/bench_comm.h"
+#include "cli/options.h"
 
 #include <mpi.h>
 
@@ -142,20 +143,7 @@ int bench_comm(const std::vector<std::string>& args) {
       "watchdog", po::value<double>(&o.watchdog)->default_value(60),
       "seconds before a stuck collective aborts the job (0: never)");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).style(
-                  po::command_line_style::default_style & ~po::command_line_style::allow_guessing).run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    user_error(std::string("bench comm: ") + e.what() + " (see smoothread bench comm --help)");
-  }
-  int rank = 0;
-  SR_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-  if (vm.count("help")) {
-    if (rank == 0) std::cout << desc << "\n";
-    return kExitOk;
-  }
+  if (!parse_options("bench comm", desc, args, vm)) return kExitOk;
   if (device == "cpu")
     o.device = Device::cpu;
   else if (device == "cuda")

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/device_memory.h"
 #include "core/device_timer.h"
 #include "core/error.h"
@@ -461,21 +462,10 @@ int bench_kernels(const std::vector<std::string>& args) {
       "deterministic", po::value<bool>(&o.deterministic)->default_value(o.deterministic),
       "deterministic attention backward")(
       "check", po::value<bool>(&o.check)->default_value(o.check),
-      "check attention against the own kernels before timing")(
+      "check every output against its reference before timing")(
       "json", po::value<std::string>(&o.json_path), "also write the results as JSON to this file");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).style(
-                  po::command_line_style::default_style & ~po::command_line_style::allow_guessing).run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    user_error(std::string("bench kernels: ") + e.what() + " (see smoothread bench kernels --help)");
-  }
-  if (vm.count("help")) {
-    if (log_rank() == 0) std::cout << desc;
-    return kExitOk;
-  }
+  if (!parse_options("bench kernels", desc, args, vm)) return kExitOk;
   o.contexts = parse_list("contexts", contexts);
   o.head_dims = parse_list("head-dims", head_dims);
   if (o.heads <= 0 || o.kv_heads <= 0 || o.heads % o.kv_heads != 0)
