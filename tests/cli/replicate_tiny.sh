@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# tools/replicate.sh --tiny: the whole replication pipeline on CPU (data synth, three systems
+# trained from scratch, their evaluation, the report). Checks that every stage ran and wrote what
+# it should (runs, eval JSON with every cell, results.md tables, SVG plots), not the scores; a
+# second run skips the finished training; bad arguments are refused.
+set -euo pipefail
+: "${SR_BIN:?}" "${SR_PYTHON:?}" "${SR_SOURCE_DIR:?}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+script=$SR_SOURCE_DIR/tools/replicate.sh
+
+if ! "$script" --tiny --out out >log.txt 2>&1; then
+  echo "FAIL: tools/replicate.sh --tiny"; cat log.txt; exit 1
+fi
+echo "ok   tools/replicate.sh --tiny ran"
+
+# Every stage's files, in the shapes the report and docs/results.md rely on.
+if "$SR_PYTHON" - out "$SR_SOURCE_DIR" <<'PY'; then echo "ok   runs, eval JSON, results.md and plots"; else fails=$((fails + 1)); fi
+import json, math, os, re, sys
+import xml.dom.minidom
+out, src = sys.argv[1], sys.argv[2]
+bad = []
+def check(cond, what):
+    if not cond:
+        bad.append(what)
+steps = int(re.search(r"^steps = (\d+)", open(f"{src}/configs/replicate/tiny/common.ini").read(), re.M).group(1))
+run = json.load(open(f"{out}/run.json"))
+lengths, tasks = run["eval_lengths"], run["eval_tasks"]
+check(run["variant"] == "tiny" and run["device"] == "cpu", f"run.json: {run}")
+want = {"full": ("0", "one-round"), "window": ("128", "one-round"), "sr": ("128", "sr")}
+timings = [json.loads(l) for l in open(f"{out}/timings.jsonl")]
+for name, (window, mode) in want.items():
+    rows = [json.loads(l) for l in open(f"{out}/runs/{name}/metrics.jsonl")]
+    check([r["step"] for r in rows] == list(range(1, steps + 1)), f"{name}: steps {[r['step'] for r in rows]}")
+    check(all(math.isfinite(r["loss"]) and r["tokens"] > 0 for r in rows), f"{name}: a loss or token count")
+    ck = f"{out}/runs/{name}/checkpoints"
+    manifest = open(f"{ck}/{open(f'{ck}/latest').read().strip()}/manifest").read()
+    check(f"model.sliding_window = {window}\n" in manifest, f"{name}: window is not {window}")
+    e = json.load(open(f"{out}/eval/{name}.json"))
+    check(e["mode"] == mode and e["split"] == "test", f"{name}: eval mode {e['mode']}, split {e['split']}")
+    cells = {(r["task"], r["context_tokens"]) for r in e["results"]}
+    check(len(cells) == len(tasks) * len(lengths) == len(e["results"]), f"{name}: eval cells {sorted(cells)}")
+    for r in e["results"]:
+        check(r["samples"] == run["eval_samples"] and 0 <= r["accuracy"] <= 1, f"{name}: cell {r}")
+        # One round for one-round; for sr at least one chunk and at most all of them (how many
+        # is the model's choice, a score, not checked).
+        chunks = r["context_tokens"] / run["eval_chunk_tokens_sr"]
+        ok = r["mean_rounds"] == 1 if mode == "one-round" else 1 <= r["mean_rounds"] <= 2 * chunks
+        check(ok, f"{name}: read {r['mean_rounds']} rounds at {r['context_tokens']}")
+        # One-round feeds the whole context.
+        least = 0.9 * r["context_tokens"] if mode == "one-round" else 1
+        check(r["mean_tokens"] >= least, f"{name}: {r['mean_tokens']} tokens per answer")
+    check(os.path.getsize(f"{out}/eval/{name}.md") > 0, f"{name}: eval markdown")
+    phases = {t["phase"] for t in timings if t["system"] == name}
+    check(phases == {"train", "eval"}, f"{name}: timings {phases}")
+md = open(f"{out}/results.md").read()
+for label in ("(a) full attention, one-round", "(b) sliding window, one-round", "(c) sliding window, Smooth Reading"):
+    # A row in the training and wall-clock tables, one per task and the mean in the accuracy
+    # table, one per task in the rounds table.
+    check(md.count(f"| {label} |") == 2 * len(tasks) + 3, f"results.md: rows of {label}")
+for heading in ("## Training", "## Accuracy (%)", "## Rounds read and tokens per answer", "## Wall-clock"):
+    check(heading in md, f"results.md: no {heading}")
+check("not run" not in md and "Not evaluated" not in md, "results.md reports a system as missing")
+acc_rows = [l for l in md.splitlines() if l.startswith("| ") and l.split(" | ")[0][2:] in tasks + ["**mean**"]]
+check(len(acc_rows) == 3 * (len(tasks) + 1), f"results.md: {len(acc_rows)} accuracy rows")
+check(all(re.fullmatch(r"\d+\.\d", c.strip()) for l in acc_rows for c in l.strip("| ").split(" | ")[2:]),
+      "results.md: an accuracy cell is not a number")
+for plot, lines in (("loss.svg", 3), ("accuracy.svg", 3 * (len(tasks) + 1))):
+    doc = xml.dom.minidom.parse(f"{out}/{plot}")
+    n = len(doc.getElementsByTagName("polyline"))
+    check(n == lines, f"{plot}: {n} lines, expected {lines}")
+for line in bad:
+    print("FAIL", line)
+sys.exit(1 if bad else 0)
+PY
+
+# A second run finds the finished training and only evaluates again.
+before=$(wc -l <out/runs/sr/metrics.jsonl)
+if "$script" --tiny --out out --systems sr --no-report >log2.txt 2>&1 &&
+    grep -q "sr: already trained to step" log2.txt && [[ $(wc -l <out/runs/sr/metrics.jsonl) -eq $before ]]; then
+  echo "ok   a second run skips the finished training"
+else
+  echo "FAIL: second run"; cat log2.txt; fails=$((fails + 1))
+fi
+
+expect_user_error "unknown system" "unknown system 'swa'" "$script" --tiny --out out --systems full,swa
+expect_user_error "bad training argument" "the full config does not load" "$script" --tiny --out out2 -- --train.bogus 1
+expect_user_error "no binary" "no smoothread binary at" env SR_BIN="$work/none" "$script" --tiny --out out
+expect_user_error "report without runs" "no runs/*/metrics.jsonl" "$SR_PYTHON" "$SR_SOURCE_DIR/tools/replicate_report.py" "$work"
+[[ $fails -eq 0 ]] && echo "OK: the tiny replication pipeline"
+exit "$fails"
