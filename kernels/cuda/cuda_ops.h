@@ -1,7 +1,9 @@
 // CUDA kernels: the same signatures and contracts as kernels/ops.h, which dispatches here for
 // Device::cuda. Activations may be f32 or bf16 where the op says so (math in f32); parameters,
-// their gradients, optimizer state and softmax/norm statistics are f32. Every kernel is
-// deterministic (no float atomics): two runs on the same inputs are bitwise equal.
+// their gradients, optimizer state and softmax/norm statistics are f32. Every kernel here is
+// deterministic (no float atomics): two runs on the same inputs are bitwise equal. (cuDNN's
+// fast attention backward, which attention_backward prefers unless ops::attention_settings()
+// asks for determinism, is not: see attention_cudnn.h.)
 #pragma once
 #include "kernels/ops.h"
 
