@@ -468,6 +468,10 @@ int bench_kernels(const std::vector<std::string>& args) {
   if (!parse_options("bench kernels", desc, args, vm)) return kExitOk;
   o.contexts = parse_list("contexts", contexts);
   o.head_dims = parse_list("head-dims", head_dims);
+  for (int64_t hd : o.head_dims)
+    if (hd != 16 && hd != 32 && hd != 64 && hd != 128)
+      user_error("bench kernels: --head-dims = '" + head_dims +
+                 "': the attention kernels take head dims 16, 32, 64 and 128");
   if (o.heads <= 0 || o.kv_heads <= 0 || o.heads % o.kv_heads != 0)
     user_error("bench kernels: --heads must be a positive multiple of --kv-heads");
   if (o.window < 0 || o.tokens <= 0 || o.hidden <= 0 || o.intermediate <= 0 || o.vocab <= 0 || o.reps <= 0)

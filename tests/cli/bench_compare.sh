@@ -61,5 +61,11 @@ if ! nvidia-smi >/dev/null 2>&1; then
 fi
 expect_user_error "kernels bad list" "bench kernels: --contexts = '4k,x'" \
   "$SR_BIN" bench kernels --contexts 4k,x
+expect_user_error "kernels bad head dim" "bench kernels: --head-dims = '128,96'" \
+  "$SR_BIN" bench kernels --head-dims 128,96
+expect_user_error "compare bad recompute" "model.recompute = most" \
+  "$SR_BIN" bench compare --model "$cfg" --contexts 64 --recompute most
+expect_user_error "compare missing model" "no-such.ini: cannot open config file" \
+  "$SR_BIN" bench compare --model no-such.ini --contexts 64
 [ "$fails" -eq 0 ] || exit 1
 echo "bench compare/profile/kernels: all checks passed"
