@@ -98,7 +98,12 @@ const std::vector<Key>& schema() {
              "cuDNN's fused attention on GPU where built with cuDNN (else own kernels)"),
       SR_KEY("train.profile", boolean, profile,
              "time every op with device events and print where a step's time goes"),
+      SR_KEY("train.eval_every", integer, eval_every,
+             "steps between losses on data.eval_path, logged to metrics.jsonl (0 = off)"),
+      SR_KEY("train.eval_tokens", integer, eval_tokens,
+             "tokens of data.eval_path (its first samples, in file order) each evaluation reads"),
       SR_KEY("data.path", text, data_path, "token dataset (.h5)"),
+      SR_KEY("data.eval_path", text, eval_path, "held-out token dataset for train.eval_every (.h5)"),
       SR_KEY("data.shuffle", boolean, shuffle, "shuffle samples each epoch"),
       SR_KEY("data.truncate_long", boolean, truncate_long, "cut samples longer than a micro-batch"),
       SR_KEY("data.prefetch_steps", int32, prefetch_steps, "steps read ahead by a background thread"),
@@ -302,6 +307,10 @@ void check_values(const RunConfig& r, const std::map<std::string, std::string>& 
   need(r.log_every > 0, "train.log_every", "a positive integer");
   need(r.threads >= 0, "train.threads", "0 (cores / local ranks) or a positive thread count");
   need(r.peak_tflops > 0, "train.peak_tflops", "a number > 0");
+  need(r.eval_every >= 0, "train.eval_every", "0 (off) or a positive step interval");
+  need(r.eval_every == 0 || !r.eval_path.empty(), "train.eval_every",
+       "0 while data.eval_path is not set (set data.eval_path to a held-out token dataset)");
+  need(r.eval_tokens > 0, "train.eval_tokens", "a positive number of tokens");
   need(!r.out_dir.empty(), "train.out_dir", "a directory");
   need(r.prefetch_steps >= 0, "data.prefetch_steps", "0 (no background reading) or more steps");
   need(r.watchdog_seconds >= 0, "parallel.watchdog_seconds", "a number of seconds >= 0 (0 = off)");

@@ -40,8 +40,11 @@ struct RunConfig {
   bool deterministic = false;       // bitwise-reproducible GPU attention backward (slower)
   bool cudnn_attention = true;      // cuDNN's fused attention where the build has it
   bool profile = false;             // print device time per op kind (bench train, train)
+  int64_t eval_every = 0;           // steps between held-out evaluations (0 = none)
+  int64_t eval_tokens = 65536;      // tokens of data.eval_path each evaluation reads
 
   std::string data_path;
+  std::string eval_path;            // data.eval_path: held-out token dataset (train.eval_every)
   bool shuffle = true;
   bool truncate_long = false;
   int prefetch_steps = 2;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <csignal>
+#include <cstdarg>
 #include <filesystem>
 
 #include "core/log.h"
@@ -69,12 +70,52 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
 
   loader_ = std::make_unique<Loader>(loader_config(cfg_), grid_.dp_rank, grid_.dp, resumed.data);
 
+  if (!cfg_.eval_path.empty()) {
+    // The held-out set: the first global batch of eval_tokens of the file in its order, read
+    // once, with the checks of data.path. The same samples whatever the DP layout.
+    try {
+      LoaderConfig ec = loader_config(cfg_);
+      ec.path = cfg_.eval_path;
+      ec.shuffle = false;
+      ec.global_batch_tokens = cfg_.eval_tokens;
+      ec.prefetch_steps = 0;
+      Loader eval(ec, grid_.dp_rank, grid_.dp, LoaderState{});
+      const TokenDataset &e = eval.dataset(), &d = loader_->dataset();
+      if (e.vocab_size() != d.vocab_size() || e.tokenizer() != d.tokenizer())
+        throw UserError(cfg_.eval_path + ": tokenizer '" + e.tokenizer() + "' with vocab_size " +
+                        std::to_string(e.vocab_size()) + ", but data.path " + d.path() +
+                        " has tokenizer '" + d.tokenizer() + "' with vocab_size " +
+                        std::to_string(d.vocab_size()) +
+                        ": the held-out set must be tokenized as the training data");
+      eval_batches_ = eval.next_step();
+    } catch (const UserError& err) {
+      throw UserError(std::string("data.eval_path: ") + err.what());
+    }
+    int64_t counts[2] = {0, 0};  // tokens, targets of the held-out set
+    for (const Batch& b : eval_batches_) {
+      counts[0] += b.num_tokens();
+      counts[1] += b.num_targets();
+    }
+    grid_.host_dp->all_reduce(counts, 2, ReduceOp::sum, "tokens and targets of the held-out set");
+    eval_tokens_ = counts[0];
+    eval_targets_ = counts[1];
+    if (eval_targets_ == 0)
+      throw UserError("data.eval_path: " + cfg_.eval_path + ": its first " +
+                      std::to_string(eval_tokens_) +
+                      " tokens have no trained tokens (a loss mask of zeros, or samples of one "
+                      "token): there is no loss to evaluate");
+  }
+
   info("model: %s", cfg_.model.summary().c_str());
   info("memory plan per rank: %s, optimizer %s", model_->memory_plan().c_str(),
        format_bytes(optimizer_->bytes()).c_str());
   info("data: %s (%llu samples, %llu tokens)", cfg_.data_path.c_str(),
        (unsigned long long)loader_->dataset().num_samples(),
        (unsigned long long)loader_->dataset().num_tokens());
+  if (!cfg_.eval_path.empty())
+    info("eval data: %s (the first %lld tokens, %lld of them targets)%s", cfg_.eval_path.c_str(),
+         (long long)eval_tokens_, (long long)eval_targets_,
+         cfg_.eval_every > 0 ? "" : "; not evaluated: train.eval_every = 0");
   if (grid_.world_rank == 0) {
     // A run from scratch starts the metrics afresh; a resumed one appends.
     const std::string path = cfg_.out_dir + "/metrics.jsonl";
@@ -150,6 +191,39 @@ StepResult Trainer::train_step() {
   return r;
 }
 
+EvalResult Trainer::evaluate() {
+  SR_ASSERT(!cfg_.eval_path.empty(), "evaluate() without data.eval_path");
+  // Forward only: no gradients, no optimizer state, no training data is touched. train_step
+  // sets each of its micro-batches before it runs it, so the batch left here does not matter.
+  double loss = 0;
+  for (const Batch& b : eval_batches_) {
+    model_->set_batch(ModelBatch(b), 1.0f);
+    loss += model_->forward_backward(false);
+  }
+  grid_.host_dp->all_reduce(&loss, 1, ReduceOp::sum, "loss of the held-out set");
+  return {loss / double(eval_targets_), eval_tokens_, eval_targets_};
+}
+
+void Trainer::write_metrics(const char* format, ...) {
+  if (!metrics_) return;
+  va_list args;
+  va_start(args, format);
+  std::vfprintf(metrics_, format, args);
+  va_end(args);
+  std::fputc('\n', metrics_);
+  std::fflush(metrics_);
+}
+
+void Trainer::log_eval(const EvalResult& e, double seconds) {
+  if (grid_.world_rank != 0) return;
+  info("eval step %6lld | loss %.4f | tokens %lld | %.2f s", (long long)step_, e.loss,
+       (long long)e.tokens, seconds);
+  char loss[32] = "null";  // JSON has no NaN
+  if (std::isfinite(e.loss)) std::snprintf(loss, sizeof loss, "%.6f", e.loss);
+  write_metrics("{\"step\": %lld, \"eval_loss\": %s, \"eval_tokens\": %lld, \"eval_targets\": %lld}",
+                (long long)step_, loss, (long long)e.tokens, (long long)e.targets);
+}
+
 void Trainer::log_step(const StepResult& r, double step_seconds) {
   tokens_seen_ += r.tokens;
   train_seconds_ += step_seconds;
@@ -168,14 +242,12 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
          (long long)r.step, (long long)cfg_.steps, r.loss, r.lr, r.grad_norm, tok_s, mfu.c_str(),
          format_duration(eta).c_str(), r.skipped ? " | SKIPPED (non-finite)" : "");
   }
-  std::fprintf(metrics_,
-               "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"tokens\": %lld, "
-               "\"targets\": %lld, \"tokens_per_s\": %.1f, \"model_tflops_per_s\": %.4f, "
-               "\"elapsed_s\": %.3f, \"skipped\": %s}\n",
-               (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
-               (long long)r.targets, tok_s, r.flops / std::max(step_seconds, 1e-9) / 1e12,
-               train_seconds_, r.skipped ? "true" : "false");
-  std::fflush(metrics_);
+  write_metrics("{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"tokens\": %lld, "
+                "\"targets\": %lld, \"tokens_per_s\": %.1f, \"model_tflops_per_s\": %.4f, "
+                "\"elapsed_s\": %.3f, \"skipped\": %s}",
+                (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
+                (long long)r.targets, tok_s, r.flops / std::max(step_seconds, 1e-9) / 1e12,
+                train_seconds_, r.skipped ? "true" : "false");
 }
 
 std::string Trainer::save() {
@@ -220,6 +292,11 @@ int Trainer::run() {
                       "check the data and the checkpoint resumed from)");
     if (r.step == first_step) first_loss = r.loss;
     last_loss = r.loss;
+    if (cfg_.eval_every > 0 && r.step % cfg_.eval_every == 0) {
+      Timer te;
+      const EvalResult e = evaluate();
+      log_eval(e, te.seconds());
+    }
     // Every rank learns whether any rank was signalled, so all stop at the same step.
     int64_t stop = preemption_signalled();
     grid_.host_world->all_reduce(&stop, 1, ReduceOp::max, "preemption flag");

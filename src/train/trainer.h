@@ -2,7 +2,8 @@
 // forward/backward over its micro-batches (gradients accumulate, weighted by 1 / the global
 // batch's target count), reduces gradients over DP ranks in buckets, clips by the global norm,
 // and updates with AdamW on the learning-rate schedule. Rank 0 prints a progress line and
-// appends a JSON line per step to <out_dir>/metrics.jsonl.
+// appends a JSON line per step to <out_dir>/metrics.jsonl. With train.eval_every, every that
+// many steps the loss on a fixed held-out set (data.eval_path) is logged there as well.
 #pragma once
 #include <cstdio>
 #include <memory>
@@ -29,6 +30,12 @@ struct StepResult {
   bool skipped = false;    // non-finite loss or gradients: no update
 };
 
+struct EvalResult {
+  double loss = 0;       // mean cross-entropy over the held-out set's targets
+  int64_t tokens = 0;    // tokens of the held-out set (all DP ranks)
+  int64_t targets = 0;   // its trained tokens
+};
+
 // Steps in a row whose loss or gradients are not finite before the run stops with an error.
 constexpr int64_t kMaxConsecutiveSkipped = 5;
 
@@ -38,6 +45,9 @@ class Trainer {
   ~Trainer();
 
   StepResult train_step();
+  // Collective over DP: forward only over the held-out set (data.eval_path), the same samples
+  // every time; needs data.eval_path. Gradients, optimizer and training data are untouched.
+  EvalResult evaluate();
   // Trains until cfg.steps; returns the process exit code.
   int run();
 
@@ -51,6 +61,9 @@ class Trainer {
 
  private:
   void log_step(const StepResult& r, double step_seconds);
+  void log_eval(const EvalResult& e, double seconds);
+  // The one writer of metrics.jsonl (rank 0): one JSON record per call.
+  void write_metrics(const char* format, ...) __attribute__((format(printf, 2, 3)));
 
   RunConfig cfg_;
   ProcessGrid& grid_;
@@ -60,6 +73,10 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Loader> loader_;
   std::unique_ptr<GradSync> grad_sync_;
+  // This DP rank's micro-batches of the held-out set: the first train.eval_tokens of
+  // data.eval_path in file order, split over DP ranks as a training global batch is.
+  std::vector<Batch> eval_batches_;
+  int64_t eval_tokens_ = 0, eval_targets_ = 0;  // of the whole held-out set
   LrSchedule schedule_;
   int64_t step_ = 0;
   int64_t skipped_steps_ = 0;
