@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/timer.h"
+#include "dataset/chunker.h"
 #include "kernels/ops.h"
 #include "kernels/profile.h"
 #include "train/preemption.h"
@@ -35,6 +36,26 @@ LoaderConfig loader_config(const RunConfig& c) {
   lc.model_vocab_size = uint32_t(c.model.vocab_size);
   return lc;
 }
+// Reading data whose chunks are longer than the window teaches the model to summarise what it
+// cannot hold (the paper's ablation: accuracy collapses there). Said once at start, on rank 0;
+// not refused, since a user may mean it.
+void warn_if_chunks_exceed_window(const TokenDataset& d, int64_t window) {
+  if (window <= 0) return;
+  const auto attrs = d.attributes();
+  const auto fmt = attrs.find("trajectory_format"), chunks = attrs.find("chunk_tokens");
+  if (fmt == attrs.end() || chunks == attrs.end() || fmt->second == "one-round") return;
+  ChunkBudgetRange range;
+  try {
+    range = parse_chunk_budget_range(chunks->second, "chunk_tokens");
+  } catch (const UserError&) {
+    return;  // an attribute written by another tool: nothing to compare
+  }
+  if (int64_t(range.max) > window && log_rank() == 0)
+    warn("%s: chunks of up to %zu tokens (%s) are longer than the model's %lld-token window: "
+         "the model cannot hold what it reads (rebuild the data with --chunk-tokens at most %lld)",
+         d.path().c_str(), range.max, chunks->second.c_str(), (long long)window, (long long)window);
+}
+
 }  // namespace
 
 Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(grid) {
@@ -69,6 +90,7 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   }
 
   loader_ = std::make_unique<Loader>(loader_config(cfg_), grid_.dp_rank, grid_.dp, resumed.data);
+  warn_if_chunks_exceed_window(loader_->dataset(), cfg_.model.sliding_window);
 
   if (!cfg_.eval_path.empty()) {
     // The held-out set: the first global batch of eval_tokens of the file in its order, read

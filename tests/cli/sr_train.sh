@@ -15,9 +15,17 @@ done
 grep -qE '<read>|<stop>' "$work/inspect.txt" || { echo "FAIL: no actions in the trajectory"; fail=1; }
 "$SR_BIN" train --config "$SR_SOURCE_DIR/configs/train/sr-cpu.ini" --data.path "$work/sr.h5" \
   --train.out_dir "$work/run" --train.steps 6 --train.warmup_steps 1 --train.micro_batch_tokens 4096 \
-  --train.global_batch_tokens 4096 --train.threads 1 >/dev/null 2>&1 || { echo "FAIL: train"; exit 1; }
+  --train.global_batch_tokens 4096 --train.threads 1 >/dev/null 2>"$work/train.err" || { echo "FAIL: train"; exit 1; }
+# Its 512-token window holds the chunks: no warning.
+grep -q "longer than the model's" "$work/train.err" && { echo "FAIL: warned though the chunks fit"; fail=1; }
 first=$(head -n 1 "$work/run/metrics.jsonl" | sed 's/.*"loss": \([0-9.]*\).*/\1/')
 last=$(tail -n 1 "$work/run/metrics.jsonl" | sed 's/.*"loss": \([0-9.]*\).*/\1/')
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || { echo "FAIL: loss $first -> $last did not fall"; fail=1; }
+# The same data on the tiny model, whose 64-token window is shorter than the chunks: a warning.
+"$SR_BIN" train --config "$SR_SOURCE_DIR/configs/model/tiny.ini" --data.path "$work/sr.h5" \
+  --train.out_dir "$work/tiny" --train.steps 1 --train.micro_batch_tokens 4096 \
+  --train.global_batch_tokens 4096 --train.threads 1 >/dev/null 2>"$work/tiny.err" || { echo "FAIL: train tiny"; fail=1; }
+grep -q "chunks of up to 256 tokens (128:256) are longer than the model's 64-token window" "$work/tiny.err" ||
+  { echo "FAIL: no warning for chunks longer than the window:"; cat "$work/tiny.err"; fail=1; }
 [ "$fail" -eq 0 ] && echo "OK: trains on Smooth Reading data (loss $first -> $last)"
 exit "$fail"
