@@ -40,6 +40,33 @@ TaskKind parse_task_kind(const std::string& text, const std::string& what) {
                   "niah-multiquery or vartrack");
 }
 
+std::vector<TaskKind> parse_task_list(const std::string& text, const std::string& what) {
+  if (text == "mix") return all_task_kinds();
+  std::string valid;
+  for (TaskKind k : all_task_kinds()) valid += std::string(valid.empty() ? "" : ", ") + task_kind_name(k);
+  const std::string expected = "expected one of " + valid + ", a comma-separated list of them, or mix";
+  std::vector<TaskKind> kinds;
+  size_t start = 0;
+  for (bool last = false; !last; ) {  // every item, also empty ones ("", "a,,b", "a,")
+    const size_t comma = text.find(',', start);
+    last = comma == std::string::npos;
+    const std::string item = text.substr(start, last ? std::string::npos : comma - start);
+    start = comma + 1;
+    if (item == "mix")
+      throw UserError(what + " '" + text + "': mix stands alone, not in a list (" + expected + ")");
+    if (item.empty()) throw UserError(what + " '" + text + "': an empty task name (" + expected + ")");
+    const auto all = all_task_kinds();
+    const auto it = std::find_if(all.begin(), all.end(),
+                                 [&](TaskKind k) { return item == task_kind_name(k); });
+    if (it == all.end())
+      throw UserError(what + " '" + text + "': unknown task '" + item + "' (" + expected + ")");
+    if (std::find(kinds.begin(), kinds.end(), *it) != kinds.end())
+      throw UserError(what + " '" + text + "': task '" + item + "' is listed twice");
+    kinds.push_back(*it);
+  }
+  return kinds;
+}
+
 Split parse_split(const std::string& text, const std::string& what) {
   if (text == "train") return Split::train;
   if (text == "test") return Split::test;
@@ -50,6 +77,13 @@ const char* split_name(Split s) { return s == Split::train ? "train" : "test"; }
 
 uint64_t split_seed(uint64_t seed, Split split) {
   return mix64(seed ^ (split == Split::train ? hash_name("split:train") : hash_name("split:test")));
+}
+
+size_t draw_context_tokens(const std::vector<size_t>& lengths, uint64_t seed, Split split,
+                           uint64_t index) {
+  SR_ASSERT(!lengths.empty(), "draw_context_tokens: no lengths");
+  if (lengths.size() == 1) return lengths[0];
+  return lengths[random_u64(split_seed(seed, split), hash_name("context-tokens"), index) % lengths.size()];
 }
 
 // ---- haystack ----

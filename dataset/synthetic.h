@@ -20,6 +20,10 @@ enum class TaskKind { passkey, niah_single, niah_multikey, niah_multivalue, niah
 std::vector<TaskKind> all_task_kinds();
 const char* task_kind_name(TaskKind k);  // "passkey", "niah-single", ..., "vartrack"
 TaskKind parse_task_kind(const std::string& text, const std::string& what);
+// `text` is one task name, "mix" (all of them, in all_task_kinds() order) or a comma-separated
+// list of names, kept in the order given. UserError (naming the bad item and listing the valid
+// names) for an unknown name, an empty item, "mix" inside a list or a name listed twice.
+std::vector<TaskKind> parse_task_list(const std::string& text, const std::string& what);
 
 enum class Split { train, test };
 Split parse_split(const std::string& text, const std::string& what);
@@ -89,5 +93,10 @@ double score(const SyntheticTask& task, const std::string& model_answer);
 
 // Seed of the split's stream: train and test never share one.
 uint64_t split_seed(uint64_t seed, Split split);
+
+// Context length of sample `index` of the (seed, split) stream: one of `lengths`, drawn
+// uniformly (always lengths[0] when there is one).
+size_t draw_context_tokens(const std::vector<size_t>& lengths, uint64_t seed, Split split,
+                           uint64_t index);
 
 }  // namespace sr

@@ -11,10 +11,10 @@
 #   tools/replicate.sh [--tiny] [--out DIR] [options] [-- TRAIN-ARGS]
 #
 # Steps: (1) `smoothread data synth` writes the training sets (one-round and sr formats, the same
-# tasks, seed 1234, train split); (2) `smoothread train` trains each system from scratch with
-# configs/replicate/<system>.ini (configs/replicate/tiny/ with --tiny); (3) `smoothread eval`
-# reads held-out tasks (the test split of another seed) at each context length; (4)
-# tools/replicate_report.py writes DIR/results.md and the SVG plots.
+# tasks and context lengths, seed 1234, train split); (2) `smoothread train` trains each system
+# from scratch with configs/replicate/<system>.ini (configs/replicate/tiny/ with --tiny); (3)
+# `smoothread eval` reads held-out tasks (the test split of another seed) at each context
+# length; (4) tools/replicate_report.py writes DIR/results.md and the SVG plots.
 #
 # DIR (default runs/replicate, runs/replicate-tiny with --tiny) ends up holding:
 #   data/train-one-round.h5, data/train-sr.h5     training sets
@@ -33,11 +33,15 @@
 #   --out DIR          where everything goes
 #   --systems LIST     comma-separated subset of full,window,sr (default: all three)
 #   --steps N          training steps for every system (default: the configs' train.steps)
-#   --train-context N  training context length in tokens (default 8192; tiny 256)
+#   --train-context LIST  training context lengths in tokens, each sample's drawn from the list
+#                      (default 8k,16k; tiny 128,256)
 #   --lengths LIST     evaluation context lengths (default 4k,16k,64k,128k; tiny 512,1k)
 #   --samples N        held-out samples per task and length (default 50; tiny 2)
-#   --tasks LIST       evaluated tasks (default passkey,niah-multikey,niah-multivalue,vartrack)
+#   --tasks LIST       tasks trained on (in turn) and evaluated (default
+#                      passkey,niah-multikey,niah-multivalue,vartrack)
 #   --device D         cpu or cuda (default cuda; tiny cpu)
+#   --threads N        CPU threads per process of train and eval (train.threads, eval --threads;
+#                      default 0: automatic, OMP_NUM_THREADS else the cores; tiny 1)
 #   --jobs N           systems trained and evaluated at once (default 1, which keeps each
 #                      system's wall-clock its own; >1 shares the card and says so in run.json)
 #   --words FILE       word list for the haystacks and keys, for both synth and eval (default:
@@ -46,8 +50,7 @@
 #   -- ARGS            passed on to every `smoothread train` (e.g. --train.lr 5e-4), after the
 #                      configs; they count in the data budget too
 #
-# Environment: SR_BIN (default build/smoothread), SR_PYTHON (default python3); with --tiny,
-# OMP_NUM_THREADS (default 1).
+# Environment: SR_BIN (default build/smoothread), SR_PYTHON (default python3).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,17 +59,18 @@ die() { echo "replicate.sh: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 tiny=0 out="" systems="full,window,sr" steps="" train_ctx="" lengths="" samples="" device=""
-tasks="passkey,niah-multikey,niah-multivalue,vartrack" jobs=1 words="" report=1 train_extra=()
+tasks="passkey,niah-multikey,niah-multivalue,vartrack" jobs=1 threads="" words="" report=1 train_extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --tiny) tiny=1; shift ;;
-    --out|--systems|--steps|--train-context|--lengths|--samples|--tasks|--device|--jobs|--words)
+    --out|--systems|--steps|--train-context|--lengths|--samples|--tasks|--device|--jobs|--threads|--words)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       v=$2
       case $1 in
         --out) out=$v ;; --systems) systems=$v ;; --steps) steps=$v ;;
         --train-context) train_ctx=$v ;; --lengths) lengths=$v ;; --samples) samples=$v ;;
-        --tasks) tasks=$v ;; --device) device=$v ;; --jobs) jobs=$v ;; --words) words=$v ;;
+        --tasks) tasks=$v ;; --device) device=$v ;; --jobs) jobs=$v ;; --threads) threads=$v ;;
+        --words) words=$v ;;
       esac
       shift 2 ;;
     --no-report) report=0; shift ;;
@@ -80,19 +84,19 @@ done
 # previous summary and the one being written (summaries run to ~100-250 tokens).
 if [[ $tiny -eq 1 ]]; then
   cfgdir=$root/configs/replicate/tiny
-  : "${out:=runs/replicate-tiny}" "${train_ctx:=256}" "${lengths:=512,1k}" "${samples:=2}" "${device:=cpu}"
+  : "${out:=runs/replicate-tiny}" "${train_ctx:=128,256}" "${lengths:=512,1k}" "${samples:=2}" "${device:=cpu}"
   train_chunks=32:64         # W = 128
   eval_chunk=64
-  # One thread per process unless OMP_NUM_THREADS says otherwise (train.threads = 0 and eval
-  # follow it): the tiny model's steps are too small to gain from a second thread, and on a
-  # busy machine (CI runs two tests at once on 2 cores) OpenMP's waiting threads cost 3-4x.
-  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  # One thread per process: the tiny model's steps are too small to gain from a second thread,
+  # and on a busy machine (CI runs two tests at once on 2 cores) OpenMP's waiting threads cost
+  # 3-4x.
+  : "${threads:=1}"
   # An untrained tiny model rarely writes <read> or <eos>: cap what it writes.
   eval_opts=(--max-summary-tokens 32 --max-answer-tokens 16)
   window_batch=64 full_batch=64
 else
   cfgdir=$root/configs/replicate
-  : "${out:=runs/replicate}" "${train_ctx:=8192}" "${lengths:=4k,16k,64k,128k}" "${samples:=50}" "${device:=cuda}"
+  : "${out:=runs/replicate}" "${train_ctx:=8k,16k}" "${lengths:=4k,16k,64k,128k}" "${samples:=50}" "${device:=cuda}"
   train_chunks=256:512       # W = 1024
   eval_chunk=512
   # Decoding is batched across samples; a forward pass takes up to 32k tokens of prefill.
@@ -110,8 +114,16 @@ py=${SR_PYTHON:-python3}
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 [[ $device == cpu || $device == cuda ]] || die "--device $device: expected cpu or cuda"
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs $jobs: expected a positive count"
+: "${threads:=0}"
+[[ $threads =~ ^(0|[1-9][0-9]*)$ ]] || die "--threads $threads: expected 0 (automatic) or a positive count"
 [[ -z $steps || $steps =~ ^[1-9][0-9]*$ ]] || die "--steps $steps: expected a positive count"
-[[ $train_ctx =~ ^[1-9][0-9]*$ ]] || die "--train-context $train_ctx: expected a token count such as 8192"
+[[ $train_ctx =~ ^[1-9][0-9]*[kK]?(,[1-9][0-9]*[kK]?)*$ ]] ||
+  die "--train-context $train_ctx: expected token counts such as 8192 or 8k,16k"
+# The training lengths in tokens (8k -> 8192), each once.
+train_ctx=$(tr ',' '\n' <<<"$train_ctx" | awk '{ n = $0 + 0; if ($0 ~ /[kK]$/) n *= 1024; print n }' | paste -sd, -)
+[[ $(tr ',' '\n' <<<"$train_ctx" | sort -u | wc -l) -eq $(tr ',' '\n' <<<"$train_ctx" | wc -l) ]] ||
+  die "--train-context: a length is listed twice ($train_ctx)"
+[[ $tasks =~ ^[a-z-]+(,[a-z-]+)*$ ]] || die "--tasks $tasks: expected a comma-separated list of task names"
 [[ $samples =~ ^[1-9][0-9]*$ ]] || die "--samples $samples: expected a positive count"
 [[ -z $words || -r $words ]] || die "--words $words: not a readable file"
 IFS=, read -r -a sys_list <<<"$systems"
@@ -174,27 +186,27 @@ fi
 
 # --- (1) training data -------------------------------------------------------------------
 # Every system trains on steps x global_batch_tokens tokens (the configs share both); write
-# enough samples that no system repeats one: one-round samples are ~train_ctx tokens, and an
-# sr trajectory reads until its clues are complete (on average about half the context) plus a
-# summary per chunk, so twice as many are written.
+# enough samples that no system repeats one: one-round samples are ~the mean training length
+# (each sample's length is drawn uniformly from the list), and an sr trajectory reads until its
+# clues are complete (on average about half the context) plus a summary per chunk, so twice as
+# many are written. The training sets cycle through the --tasks list, the tasks evaluated.
 ref=${sys_list[0]}
 budget=$(( $(config_value "$ref" train.steps) * $(config_value "$ref" train.global_batch_tokens) ))
-n_one=$(( budget / train_ctx + budget / train_ctx / 20 + 8 ))
+mean_ctx=$(tr ',' '\n' <<<"$train_ctx" | awk '{ s += $0 } END { printf "%d", s / NR }')
+n_one=$(( budget / mean_ctx + budget / mean_ctx / 20 + 8 ))
 n_sr=$(( 2 * n_one ))
-# data synth --task mix cycles through all six generators (passkey, niah-single,
-# niah-multikey, niah-multivalue, niah-multiquery, vartrack): it takes one task or all of them.
 need_one=0 need_sr=0
 for s in "${sys_list[@]}"; do [[ $s == sr ]] && need_sr=1 || need_one=1; done
 t0=$(now)
 pids=()
 if [[ $need_one -eq 1 ]]; then
-  run synth-one-round "$bin" data synth --task mix --context-tokens "$train_ctx" --samples "$n_one" \
+  run synth-one-round "$bin" data synth --task "$tasks" --context-tokens "$train_ctx" --samples "$n_one" \
     --format one-round --seed "$train_seed" --split train "${word_opt[@]}" \
     --out "$out/data/train-one-round.h5" &
   pids+=($!)
 fi
 if [[ $need_sr -eq 1 ]]; then
-  run synth-sr "$bin" data synth --task mix --context-tokens "$train_ctx" --samples "$n_sr" \
+  run synth-sr "$bin" data synth --task "$tasks" --context-tokens "$train_ctx" --samples "$n_sr" \
     --format sr --chunk-tokens "$train_chunks" --seed "$train_seed" --split train "${word_opt[@]}" \
     --out "$out/data/train-sr.h5" &
   pids+=($!)
@@ -207,17 +219,19 @@ variant=small
 [[ $tiny -eq 1 ]] && variant=tiny
 "$py" - "$out/run.json" "$variant" "$commit" "$dirty" "$("$bin" --version 2>&1 | head -n1)" "$card" \
   "$device" "$started" "$haystack" "$systems" "$jobs" "$train_ctx" "$train_chunks" "$eval_chunk" \
-  "$lengths" "$samples" "$tasks" "$train_seed" "$eval_seed" <<'PY'
+  "$lengths" "$samples" "$tasks" "$train_seed" "$eval_seed" "$threads" <<'PY'
 import json, sys
 keys = ["variant", "commit", "dirty", "smoothread", "card", "device", "started_utc", "haystack", "systems",
         "jobs", "train_context_tokens", "train_chunk_tokens", "eval_chunk_tokens_sr", "eval_lengths",
-        "eval_samples", "eval_tasks", "train_data_seed", "eval_data_seed"]
+        "eval_samples", "eval_tasks", "train_data_seed", "eval_data_seed", "threads"]
 r = dict(zip(keys, sys.argv[2:]))
 r["dirty"] = r["dirty"] != "0"
-for k in ("jobs", "train_context_tokens", "eval_chunk_tokens_sr", "eval_samples", "train_data_seed", "eval_data_seed"):
+for k in ("jobs", "eval_chunk_tokens_sr", "eval_samples", "train_data_seed", "eval_data_seed", "threads"):
     r[k] = int(r[k])
 for k in ("systems", "eval_lengths", "eval_tasks"):
     r[k] = r[k].split(",")
+r["train_context_tokens"] = [int(x) for x in r["train_context_tokens"].split(",")]
+r["train_tasks"] = r["eval_tasks"]
 json.dump(r, open(sys.argv[1], "w"), indent=2)
 PY
 
@@ -240,7 +254,7 @@ system() {
     local t0
     t0=$(now)
     run "train-$s" "$bin" train --config "$cfgdir/$s.ini" --data.path "$data" --train.out_dir "$rundir" \
-      --parallel.device "$device" "${extra[@]}" "${train_extra[@]}" || return 1
+      --parallel.device "$device" --train.threads "$threads" "${extra[@]}" "${train_extra[@]}" || return 1
     timing "$s" train "$t0"
   fi
   local mode=one-round opts=("${eval_opts[@]}" --batch "$window_batch")
@@ -251,6 +265,7 @@ system() {
   t1=$(now)
   run "eval-$s" "$bin" eval --checkpoint "$rundir" --mode "$mode" --tasks "$tasks" \
     --context-tokens "$lengths" --samples "$samples" --data-seed "$eval_seed" --device "$device" \
+    --threads "$threads" \
     "${word_opt[@]}" "${opts[@]}" --out-json "$out/eval/$s.json" --out-md "$out/eval/$s.md" || return 1
   timing "$s" eval "$t1"
 }

@@ -97,6 +97,12 @@ def tokens_label(t):
     return f"{t // 1024}k" if t % 1024 == 0 else str(t)
 
 
+def ctx_label(lengths):
+    """8192 -> "8k"; [8192, 16384] -> "8k or 16k"."""
+    names = [tokens_label(t) for t in sorted(lengths)]
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
 def count(n):
     for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if n >= div:
@@ -235,10 +241,11 @@ def accuracy_svg(evals, tasks, train_ctx, title):
             out.append(f'<text x="{px - 5}" y="{Y(v) + 4:.1f}" text-anchor="end">{v}</text>')
         for t in lengths:
             out.append(f'<text x="{X(t):.1f}" y="{py + ph + 16}" text-anchor="middle">{tokens_label(t)}</text>')
-        if train_ctx and lo < math.log2(train_ctx) < hi:
-            x = X(train_ctx)
-            out.append(f'<line x1="{x:.1f}" y1="{py}" x2="{x:.1f}" y2="{py + ph}" stroke="#888" '
-                       'stroke-dasharray="2 3"/>')
+        for c in train_ctx:
+            if lo < math.log2(c) < hi:
+                x = X(c)
+                out.append(f'<line x1="{x:.1f}" y1="{py}" x2="{x:.1f}" y2="{py + ph}" stroke="#888" '
+                           'stroke-dasharray="2 3"/>')
         out.append(f'<rect x="{px}" y="{py}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
         for name, e in evals.items():
             if panel == "mean":
@@ -254,7 +261,7 @@ def accuracy_svg(evals, tasks, train_ctx, title):
             out += [f'<circle cx="{X(t):.1f}" cy="{Y(v):.1f}" r="3" fill="{COLORS[name]}"/>' for t, v in pts]
     ly = top + rows * ph + (rows - 1) * gap_y + 45
     out.append(f'<text x="{left}" y="{ly - 8}">accuracy (%) against context length (tokens, log scale)'
-               + (f'; dotted: the training context ({tokens_label(train_ctx)})' if train_ctx else "") + '</text>')
+               + (f'; dotted: the training contexts ({ctx_label(train_ctx)})' if train_ctx else "") + '</text>')
     if len(panels) < rows * cols:  # the legend in the free panel slot
         n = len(panels)
         legend(out, list(evals), left + (n % cols) * (pw + gap_x), top + (n // cols) * (ph + gap_y) + 20)
@@ -300,7 +307,10 @@ def main():
     labels = {s: l for s, l, _ in SYSTEMS}
     tasks = list(dict.fromkeys(r["task"] for e in evals.values() for r in e["results"]))
     lengths = sorted({r["context_tokens"] for e in evals.values() for r in e["results"]})
-    train_ctx = run.get("train_context_tokens")
+    train_ctx = run.get("train_context_tokens") or []
+    if isinstance(train_ctx, int):  # run.json of a run with one training length
+        train_ctx = [train_ctx]
+    train_tasks = run.get("train_tasks")
 
     md = [f"# Smooth Reading vs one-pass window vs full attention ({run.get('variant', '?')} variant)", ""]
     md.append("Written by `tools/replicate_report.py` from the files of one `tools/replicate.sh` run.")
@@ -308,7 +318,8 @@ def main():
     meta = [("commit", run.get("commit", "?") + (" (with uncommitted changes)" if run.get("dirty") else "")),
             ("smoothread", run.get("smoothread", "?")), ("card", run.get("card", "?")),
             ("started (UTC)", run.get("started_utc", "?")),
-            ("training data", f"`data synth --task mix`, {run.get('train_context_tokens', '?')}-token contexts, "
+            ("training data", f"`data synth --task {','.join(train_tasks) if train_tasks else 'mix'}`, "
+                              f"contexts of {ctx_label(train_ctx) if train_ctx else '?'} tokens, "
                               f"sr chunks {run.get('train_chunk_tokens', '?')} tokens, seed "
                               f"{run.get('train_data_seed', '?')} (train split), haystack {run.get('haystack', '?')}"),
             ("evaluation", f"`eval`, test split of seed {run.get('eval_data_seed', '?')}, "
@@ -367,7 +378,7 @@ def main():
                     vals.append(f"{100 * r['accuracy']:.1f}" if r else "-")
                 arows.append([f"**{task}**" if task == "mean" else task, labels[name]] + vals)
         md.append(md_table(["task", "system"] + [tokens_label(t) for t in lengths], arows, left=2))
-        md += ["", f"Training context: {tokens_label(train_ctx) if train_ctx else '?'} tokens. "
+        md += ["", f"Training contexts: {ctx_label(train_ctx) if train_ctx else '?'} tokens. "
                    "Plot: [accuracy.svg](accuracy.svg).", ""]
         # Rounds and tokens per answer
         md += ["## Rounds read and tokens per answer", "",

@@ -8,6 +8,7 @@
 // chunk, which needs a fixed --chunk-tokens N matching how they were written.
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 #include "cli/data_commands.h"
@@ -50,6 +51,23 @@ size_t parse_tokens(const std::string& key, const std::string& text, uint64_t ma
     user_error(key + " '" + text + "': expected at most " + std::to_string(max) + " tokens (" +
                std::to_string(max / 1024) + "k)");
   return size_t(v * scale);
+}
+
+// A comma-separated list of parse_tokens() values ("8k,16k"), each listed once.
+std::vector<size_t> parse_token_list(const std::string& key, const std::string& text) {
+  std::vector<size_t> out;
+  size_t start = 0;
+  for (bool last = false; !last;) {  // every item, also empty ones, which parse_tokens refuses
+    const size_t comma = text.find(',', start);
+    last = comma == std::string::npos;
+    const std::string item = text.substr(start, last ? std::string::npos : comma - start);
+    start = comma + 1;
+    const size_t v = parse_tokens(key, item);
+    if (std::find(out.begin(), out.end(), v) != out.end())
+      user_error(key + " '" + text + "': " + std::to_string(v) + " tokens are listed twice");
+    out.push_back(v);
+  }
+  return out;
 }
 
 // A positive count written in digits, at most `max` (Boost would take "-1" for 2^64 - 1).
@@ -197,10 +215,11 @@ int data_synth(const std::vector<std::string>& args) {
   po::options_description desc("options");
   desc.add_options()("help,h", "print this help")(
       "task", po::value<std::string>(&task_s)->required(),
-      "passkey, niah-single, niah-multikey, niah-multivalue, niah-multiquery, vartrack or mix "
-      "(all in turn)")(
+      "passkey, niah-single, niah-multikey, niah-multivalue, niah-multiquery, vartrack, a "
+      "comma-separated list of them (each once; taken in turn) or mix (all in turn)")(
       "context-tokens", po::value<std::string>(&context_s)->required(),
-      "context length in tokens, e.g. 65536 or 64k")(
+      "context length in tokens, e.g. 65536 or 64k, or a comma-separated list (each once), "
+      "e.g. 8k,16k: each example's drawn from it, uniformly and reproducibly in --seed")(
       "samples", po::value<std::string>(&samples_s)->required(), "number of examples")(
       "out", po::value<std::string>(&out)->required(), "output token dataset (.h5)")(
       "format", po::value<std::string>(&format_s)->default_value("sr"),
@@ -217,22 +236,25 @@ int data_synth(const std::vector<std::string>& args) {
       "words", po::value<std::string>(&words),
       "word list for the filler and keys (default /usr/share/dict/words, else built in)");
   const char* usage =
-      "--task T --context-tokens N --samples M --out X.h5 [--format F] [--split train|test]\n"
+      "--task T[,T...] --context-tokens N[,N...] --samples M --out X.h5\n"
+      "       [--format F] [--split train|test]\n"
       "Writes synthetic long-context tasks (needles in a haystack, variable tracking) with\n"
-      "summaries made by rules from where the needles landed after chunking. Deterministic in\n"
-      "--seed; train and test draw from disjoint streams.";
+      "summaries made by rules from where the needles landed after chunking. Example i is task\n"
+      "i mod (number of tasks) of the list; its context length is drawn from the list.\n"
+      "Deterministic in --seed; train and test draw from disjoint streams.";
   po::variables_map vm;
   if (!parse_command_line("data synth", usage, args, desc, {}, {}, vm)) return kExitOk;
-  std::vector<TaskKind> kinds;
-  if (task_s == "mix")
-    kinds = all_task_kinds();
-  else
-    kinds = {parse_task_kind(task_s, "data synth: --task")};
-  const size_t context_tokens = parse_tokens("data synth: --context-tokens", context_s);
+  const std::vector<TaskKind> kinds = parse_task_list(task_s, "data synth: --task");
+  const std::vector<size_t> contexts = parse_token_list("data synth: --context-tokens", context_s);
+  // The sizes are checked for the longest context, as if every example had it.
+  const size_t context_tokens = *std::max_element(contexts.begin(), contexts.end());
   samples = parse_count("data synth: --samples", samples_s, kMaxTotalTokens / context_tokens);
   const uint64_t memory = physical_memory_bytes();
   if (memory && uint64_t(context_tokens) * kBytesPerContextToken > memory)
-    user_error("data synth: --context-tokens " + context_s + " needs about " +
+    user_error("data synth: --context-tokens " +
+               (contexts.size() == 1 ? context_s
+                                     : std::to_string(context_tokens) + " (the longest of " + context_s + ")") +
+               " needs about " +
                std::to_string(uint64_t(context_tokens) * kBytesPerContextToken >> 20) +
                " MiB of memory per example, more than this machine's " + std::to_string(memory >> 20) +
                " MiB");
@@ -256,20 +278,30 @@ int data_synth(const std::vector<std::string>& args) {
   writer.set_attribute("source", "synthetic");
   writer.set_attribute("haystack", haystack.source());
   writer.set_attribute("split", split_name(split));
-  writer.set_attribute("context_tokens", std::to_string(context_tokens));
+  std::string contexts_s;
+  for (size_t c : contexts) contexts_s += (contexts_s.empty() ? "" : ",") + std::to_string(c);
+  writer.set_attribute("context_tokens", contexts_s);
   std::map<std::string, uint64_t> mix;
+  std::map<size_t, uint64_t> context_mix;
   Totals totals;
   const uint64_t budget_seed = split_seed(seed, split);
   for (uint64_t i = 0; i < samples; ++i) {
     const TaskKind kind = kinds[i % kinds.size()];
-    const SyntheticTask task = make_task(kind, context_tokens, haystack, seed, split, i);
+    const size_t context = draw_context_tokens(contexts, seed, split, i);
+    const SyntheticTask task = make_task(kind, context, haystack, seed, split, i);
     totals.add(writer, make_reading_example(task, draw_chunk_budget(range, budget_seed, i)),
                format, stop);
     ++mix[task_kind_name(kind)];
+    ++context_mix[context];
   }
   std::string mix_s;
   for (const auto& [name, n] : mix) mix_s += (mix_s.empty() ? "" : ",") + name + ":" + std::to_string(n);
   writer.set_attribute("task_mix", mix_s);
+  // Examples per context length ("8192:5,16384:7"), in increasing length.
+  std::string context_mix_s;
+  for (const auto& [c, n] : context_mix)
+    context_mix_s += (context_mix_s.empty() ? "" : ",") + std::to_string(c) + ":" + std::to_string(n);
+  writer.set_attribute("context_mix", context_mix_s);
   writer.set_attribute("examples", std::to_string(totals.examples));
   writer.close();
   totals.report(out, writer, timer.seconds());

@@ -2,6 +2,8 @@
 // split, whose seeds never meet training's), per task and context length, read with the same
 // loop as `smoothread read`; Markdown and JSON tables, with the mean rounds read and tokens per
 // answer.
+#include <omp.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +14,7 @@
 #include "cli/data_commands.h"
 #include "cli/read_common.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "core/timer.h"
 #include "dataset/synthetic.h"
 
@@ -68,6 +71,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::string tasks_s, lengths_s, out_json, out_md, words;
   int64_t samples = 0;
   uint64_t data_seed = 0;
+  int threads = 0;
   po::options_description desc("options");
   desc.add_options()("help,h", "print this help")(
       "checkpoint", po::value<std::string>(&cli.checkpoint)->required(),
@@ -80,6 +84,9 @@ int cmd_eval(const std::vector<std::string>& args) {
       "samples", po::value<int64_t>(&samples)->default_value(20), "examples per task and length")(
       "data-seed", po::value<uint64_t>(&data_seed)->default_value(1234),
       "seed of the tasks (the test split of it, disjoint from training's)")(
+      "threads", po::value<int>(&threads)->default_value(0),
+      "CPU threads per rank (0: automatic, as train.threads: OMP_NUM_THREADS, else the cores "
+      "/ local ranks)")(
       "words", po::value<std::string>(&words),
       "word list for the filler and keys (default /usr/share/dict/words, else built in)")(
       "out-json", po::value<std::string>(&out_json), "write the results as JSON here")(
@@ -93,7 +100,11 @@ int cmd_eval(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_command_line("eval", usage, args, desc, {}, {}, vm)) return kExitOk;
   finish_read_options(cli, "eval");
+  if (threads < 0)
+    throw UserError("eval: --threads " + std::to_string(threads) +
+                    ": expected 0 (cores / local ranks) or a positive thread count");
   const std::unique_ptr<ProcessGrid> grid = make_read_grid(cli, "eval");
+  omp_set_num_threads(threads_per_rank(threads, grid ? grid->local_size : 1));
   // Every rank reads every input (the TP group splits the model); rank 0 reports and writes.
   const bool writer = !grid || grid->world_rank == 0;
   std::vector<TaskKind> kinds;
@@ -137,9 +148,10 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::unique_ptr<Engine> engine = make_engine(info.config, cli, inputs, grid.get());
   load_checkpoint_weights(info, *engine, grid.get());
   if (writer)
-    std::fprintf(stderr, "eval: %s (step %lld), %zu tasks x %zu lengths x %lld samples, mode %s, %s; %s\n",
+    std::fprintf(stderr, "eval: %s (step %lld), %zu tasks x %zu lengths x %lld samples, mode %s, %s, %d CPU thread(s); %s\n",
                info.dir.c_str(), (long long)info.step, kinds.size(), lengths.size(),
-               (long long)samples, cli.mode.c_str(), cli.device.c_str(), engine->memory_plan().c_str());
+               (long long)samples, cli.mode.c_str(), cli.device.c_str(), omp_get_max_threads(),
+               engine->memory_plan().c_str());
   double last_print = 0.0;
   const Timer timer;
   auto progress = [&](const ReadProgress& p) {

@@ -40,7 +40,22 @@ expect_user_error no_input "data build:" "$SR_BIN" data build --out out.h5
 [[ ! -e out.h5 && ! -e out.h5.tmp ]] || { echo "FAIL: a failed build left out.h5 or out.h5.tmp"; fails=$((fails + 1)); }
 
 s=(data synth --context-tokens 2k --samples 2 --out syn.h5)
-expect_user_error bad_task "--task 'niah': expected passkey" "$SR_BIN" "${s[@]}" --task niah
+expect_user_error bad_task "--task 'niah': unknown task 'niah' (expected one of passkey, niah-single, niah-multikey, niah-multivalue, niah-multiquery, vartrack, a comma-separated list of them, or mix)" \
+  "$SR_BIN" "${s[@]}" --task niah
+expect_user_error bad_task_in_list "--task 'passkey,niah_multikey,vartrack': unknown task 'niah_multikey' (expected one of passkey," \
+  "$SR_BIN" "${s[@]}" --task passkey,niah_multikey,vartrack
+expect_user_error task_twice "--task 'passkey,vartrack,passkey': task 'passkey' is listed twice" \
+  "$SR_BIN" "${s[@]}" --task passkey,vartrack,passkey
+expect_user_error mix_in_list "--task 'mix,passkey': mix stands alone" "$SR_BIN" "${s[@]}" --task mix,passkey
+expect_user_error empty_task "--task 'passkey,': an empty task name" "$SR_BIN" "${s[@]}" --task passkey,
+expect_user_error context_twice "--context-tokens '1k,2k,1024': 1024 tokens are listed twice" \
+  "$SR_BIN" data synth --task passkey --context-tokens 1k,2k,1024 --samples 2 --out syn.h5
+expect_user_error bad_context_in_list "--context-tokens '0'" "$SR_BIN" data synth --task passkey --context-tokens 1k,0 --samples 2 --out syn.h5
+expect_user_error empty_context_in_list "--context-tokens '': expected a positive token count" \
+  "$SR_BIN" data synth --task passkey --context-tokens 1k,,2k --samples 2 --out syn.h5
+# Sizes are checked for the longest length of a list: 2^40 tokens in all at most.
+expect_user_error samples_for_longest "--samples '1048577': expected a count from 1 to 1048576" \
+  "$SR_BIN" data synth --task passkey --context-tokens 1k,1048576 --samples 1048577 --out syn.h5
 expect_user_error bad_context "--context-tokens '0'" "$SR_BIN" data synth --task passkey --context-tokens 0 --samples 2 --out syn.h5
 expect_user_error bad_tokens "--context-tokens '12q'" "$SR_BIN" data synth --task passkey --context-tokens 12q --samples 2 --out syn.h5
 expect_user_error bad_split "--split 'dev': expected train or test" "$SR_BIN" "${s[@]}" --task passkey --split dev
@@ -62,6 +77,17 @@ expect_user_error keeps_existing "missing.jsonl:3: missing field 'answer'" \
 
 "$SR_BIN" data synth --task mix --context-tokens 4k --samples 12 --out syn.h5 --seed 5 >/dev/null
 "$SR_BIN" data synth --task mix --context-tokens 4k --samples 12 --out syn2.h5 --seed 5 >/dev/null
+# A task list and a context list (one-round: a sample is its context plus a few dozen tokens).
+four=passkey,niah-multikey,niah-multivalue,vartrack
+"$SR_BIN" data synth --task "$four" --context-tokens 1k,3k --samples 24 --format one-round --out list.h5 >/dev/null
+"$SR_BIN" data synth --task "$four" --context-tokens 1k,3k --samples 24 --format one-round --out list2.h5 >/dev/null
+"$SR_BIN" data synth --task niah-multivalue,passkey --context-tokens 2k --samples 3 --out two.h5 >/dev/null
+"$SR_BIN" data inspect list.h5 >inspect.txt
+if grep -qE '^ +task_mix +niah-multikey:6,niah-multivalue:6,passkey:6,vartrack:6$' inspect.txt; then
+  echo "ok   data inspect: a task list yields only those tasks, in turn"
+else
+  echo "FAIL data inspect list.h5: task_mix"; grep -A20 '^attributes' inspect.txt; fails=$((fails + 1))
+fi
 
 if ! "$SR_PYTHON" - <<'EOF'
 import h5py
@@ -106,7 +132,21 @@ with h5py.File("syn.h5", "r") as f, h5py.File("syn2.h5", "r") as g:
                                    "niah-single:2,passkey:2,vartrack:2"), f.attrs["task_mix"]
     assert f.attrs["split"] == "train" and f.attrs["seed"] == "5" and f.attrs["chunk_tokens"] == "128:4096"
     assert len(f["offsets"]) == 13
-print("ok   h5py: exact layouts of sr (early, end, placeholders), one-round, multi-round; synth deterministic")
+with h5py.File("list.h5", "r") as f, h5py.File("list2.h5", "r") as g:
+    assert np.array_equal(f["tokens"][:], g["tokens"][:]), "synth with lists is not deterministic"
+    assert f.attrs["context_tokens"] == "1024,3072", f.attrs["context_tokens"]
+    n = {1024: 0, 3072: 0}
+    for length in np.diff(f["offsets"][:]):
+        c = 1024 if length < 2048 else 3072
+        assert c <= length < c + 200, (length, c)
+        n[c] += 1
+    assert n[1024] > 0 and n[3072] > 0 and sum(n.values()) == 24, n
+    assert f.attrs["context_mix"] == f"1024:{n[1024]},3072:{n[3072]}", (f.attrs["context_mix"], n)
+with h5py.File("two.h5", "r") as f:
+    assert f.attrs["task_mix"] == "niah-multivalue:2,passkey:1", f.attrs["task_mix"]
+    assert f.attrs["context_tokens"] == "2048" and f.attrs["context_mix"] == "2048:3", dict(f.attrs)
+print("ok   h5py: exact layouts of sr (early, end, placeholders), one-round, multi-round; synth deterministic;"
+      " task and context lists")
 EOF
 then fails=$((fails + 1)); fi
 

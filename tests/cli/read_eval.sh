@@ -79,10 +79,10 @@ else
   echo "FAIL read --tp 2"; cat err.txt; fails=$((fails + 1))
 fi
 
-# eval: the table's shape, in Markdown and JSON.
+# eval: the table's shape, in Markdown and JSON (with --threads 1, which the header reports).
 if "$SR_BIN" eval --checkpoint run --tasks passkey,vartrack --context-tokens 256,512 --samples 2 \
-    --chunk-tokens 48 --max-summary-tokens 8 --max-answer-tokens 8 --batch 4 \
-    --out-json eval.json --out-md eval.md 2>err.txt; then
+    --chunk-tokens 48 --max-summary-tokens 8 --max-answer-tokens 8 --batch 4 --threads 1 \
+    --out-json eval.json --out-md eval.md 2>err.txt && grep -q ", 1 CPU thread(s);" err.txt; then
   "$SR_PYTHON" - <<'PY' && echo "ok   eval tables" || { echo "FAIL eval tables"; fails=$((fails + 1)); }
 import json
 j = json.load(open("eval.json"))
@@ -99,6 +99,15 @@ assert any(l.startswith("| task | 256 | 512 |") for l in md), md
 PY
 else
   echo "FAIL eval"; cat err.txt; fails=$((fails + 1))
+fi
+
+# --threads N wins over OMP_NUM_THREADS.
+if OMP_NUM_THREADS=1 "$SR_BIN" eval --checkpoint run --tasks passkey --context-tokens 256 --samples 1 \
+    --chunk-tokens 48 --max-summary-tokens 4 --max-answer-tokens 4 --threads 2 --out-md eval2.md 2>err.txt &&
+    grep -q ", 2 CPU thread(s);" err.txt && grep -q "^| passkey |" eval2.md; then
+  echo "ok   eval --threads 2"
+else
+  echo "FAIL eval --threads 2"; cat err.txt; fails=$((fails + 1))
 fi
 
 # bench read on the tiny shape: one row per context, the JSON's fields.
@@ -151,6 +160,10 @@ expect_user_error bf16_cpu "--precision bf16 needs --device cuda" "$SR_BIN" "${r
 expect_user_error out_is_input "is the input" "$SR_BIN" "${r[@]}" --input in.jsonl --out in.jsonl
 expect_user_error eval_task "eval: --tasks" "$SR_BIN" eval --checkpoint run --tasks needle
 expect_user_error eval_length "eval: --context-tokens 'lots'" "$SR_BIN" eval --checkpoint run --context-tokens lots
+expect_user_error eval_threads "eval: --threads -1: expected 0 (cores / local ranks) or a positive thread count" \
+  "$SR_BIN" eval --checkpoint run --threads -1
+expect_user_error eval_threads_text "the argument ('two') for option '--threads' is invalid" \
+  "$SR_BIN" eval --checkpoint run --threads two
 expect_user_error eval_chunk "is larger than the model's window" "$SR_BIN" eval --checkpoint run --chunk-tokens $((window * 2))
 [[ ! -e in.jsonl.tmp ]] || { echo "FAIL: a temporary output was left"; fails=$((fails + 1)); }
 

@@ -29,6 +29,10 @@ steps = int(re.search(r"^steps = (\d+)", open(f"{src}/configs/replicate/tiny/com
 run = json.load(open(f"{out}/run.json"))
 lengths, tasks = run["eval_lengths"], run["eval_tasks"]
 check(run["variant"] == "tiny" and run["device"] == "cpu", f"run.json: {run}")
+check(run["train_context_tokens"] == [128, 256] and run["train_tasks"] == tasks and run["threads"] == 1,
+      f"run.json: training lengths, tasks or threads: {run}")
+cmds = open(f"{out}/commands.sh").read()
+check(cmds.count(" --threads 1 ") == 3 and cmds.count(" --train.threads 1 ") == 3, "commands.sh: thread settings")
 want = {"full": ("0", "one-round"), "window": ("128", "one-round"), "sr": ("128", "sr")}
 timings = [json.loads(l) for l in open(f"{out}/timings.jsonl")]
 for name, (window, mode) in want.items():
@@ -76,6 +80,17 @@ for line in bad:
 sys.exit(1 if bad else 0)
 PY
 
+# The training sets hold the evaluated tasks only, at both training lengths.
+for f in one-round sr; do
+  "$SR_BIN" data inspect "out/data/train-$f.h5" >inspect.txt
+  if grep -qE '^ +task_mix +niah-multikey:[0-9]+,niah-multivalue:[0-9]+,passkey:[0-9]+,vartrack:[0-9]+$' inspect.txt &&
+      grep -qE '^ +context_mix +128:[1-9][0-9]*,256:[1-9][0-9]*$' inspect.txt; then
+    echo "ok   train-$f.h5: the four tasks at 128 and 256 tokens"
+  else
+    echo "FAIL train-$f.h5: tasks or lengths"; grep -A20 '^attributes' inspect.txt; fails=$((fails + 1))
+  fi
+done
+
 # A second run finds the finished training and only evaluates again.
 before=$(wc -l <out/runs/sr/metrics.jsonl)
 if "$script" --tiny --out out --systems sr --no-report >log2.txt 2>&1 &&
@@ -87,6 +102,9 @@ fi
 
 expect_user_error "unknown system" "unknown system 'swa'" "$script" --tiny --out out --systems full,swa
 expect_user_error "bad training argument" "the full config does not load" "$script" --tiny --out out2 -- --train.bogus 1
+expect_user_error "bad training length" "--train-context 256,x: expected token counts" "$script" --tiny --out out --train-context 256,x
+expect_user_error "training length twice" "--train-context: a length is listed twice (1024,1024)" "$script" --tiny --out out --train-context 1k,1024
+expect_user_error "bad threads" "--threads -2: expected 0 (automatic) or a positive count" "$script" --tiny --out out --threads -2
 expect_user_error "no binary" "no smoothread binary at" env SR_BIN="$work/none" "$script" --tiny --out out
 expect_user_error "report without runs" "no runs/*/metrics.jsonl" "$SR_PYTHON" "$SR_SOURCE_DIR/tools/replicate_report.py" "$work"
 [[ $fails -eq 0 ]] && echo "OK: the tiny replication pipeline"

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -203,6 +204,43 @@ TEST(Synthetic, ParsesNames) {
   EXPECT_EQ(parse_split("test", "--split"), Split::test);
   EXPECT_THROW(parse_split("dev", "--split"), UserError);
   EXPECT_NE(split_seed(1, Split::train), split_seed(1, Split::test));
+}
+
+TEST(Synthetic, ParsesTaskLists) {
+  EXPECT_EQ(parse_task_list("mix", "--task"), all_task_kinds());
+  EXPECT_EQ(parse_task_list("vartrack", "--task"), std::vector<TaskKind>{TaskKind::vartrack});
+  EXPECT_EQ(parse_task_list("vartrack,passkey,niah-multikey", "--task"),
+            (std::vector<TaskKind>{TaskKind::vartrack, TaskKind::passkey, TaskKind::niah_multikey}));
+  for (const char* bad : {"passkey,niah", "passkey,passkey", "mix,passkey", "", "passkey,", ",passkey",
+                          "passkey,,vartrack"})
+    EXPECT_THROW(parse_task_list(bad, "--task"), UserError) << bad;
+  try {
+    parse_task_list("passkey,needle,vartrack", "--task");
+    ADD_FAILURE() << "no error";
+  } catch (const UserError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("unknown task 'needle'"), std::string::npos) << m;
+    for (TaskKind k : all_task_kinds()) EXPECT_NE(m.find(task_kind_name(k)), std::string::npos) << m;
+  }
+}
+
+TEST(Synthetic, DrawsContextLengthsFromTheList) {
+  EXPECT_EQ(draw_context_tokens({4096}, 1, Split::train, 7), 4096u);
+  const std::vector<size_t> lengths = {1024, 2048, 4096};
+  std::map<size_t, int> seen;
+  std::vector<size_t> train, again, test, other_seed;
+  for (uint64_t i = 0; i < 300; ++i) {
+    train.push_back(draw_context_tokens(lengths, 1, Split::train, i));
+    again.push_back(draw_context_tokens(lengths, 1, Split::train, i));
+    test.push_back(draw_context_tokens(lengths, 1, Split::test, i));
+    other_seed.push_back(draw_context_tokens(lengths, 2, Split::train, i));
+    ++seen[train.back()];
+  }
+  EXPECT_EQ(train, again);
+  EXPECT_NE(train, test);
+  EXPECT_NE(train, other_seed);
+  ASSERT_EQ(seen.size(), 3u);
+  for (const auto& [length, n] : seen) EXPECT_GT(n, 60) << length;  // ~100 each
 }
 
 }  // namespace
