@@ -12,11 +12,11 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "cli/bench_train.h"
 #include "cli/commands.h"
 #include "cli/config_loader.h"
+#include "cli/options.h"
 #include "core/device_memory.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -35,16 +35,6 @@ const char* kUsage =
     "measured speed ratio and the FLOP ratio that bounds it. Other --section.key options are\n"
     "those of `smoothread train` (e.g. --parallel.device cuda, --train.steps 2).\n";
 
-int64_t parse_tokens(const std::string& key, const std::string& text) {
-  std::string digits = text;
-  int64_t scale = 1;
-  if (!digits.empty() && (digits.back() == 'k' || digits.back() == 'K')) scale = 1024, digits.pop_back();
-  char* end = nullptr;
-  const long long v = std::strtoll(digits.c_str(), &end, 10);
-  if (digits.empty() || *end != '\0' || v <= 0)
-    user_error("bench compare: " + key + " = '" + text + "': expected a positive token count (e.g. 16k)");
-  return v * scale;
-}
 
 // Bytes a step needs under a recomputation mode: f32 master weights, gradients and AdamW
 // moments plus the bf16 copy (18 bytes per parameter), and the kept activations.
@@ -97,18 +87,14 @@ int bench_compare(const std::vector<std::string>& args) {
     if (i + 1 >= args.size()) user_error("bench compare: " + a + " needs a value");
     const std::string& v = args[++i];
     if (a == "--model") model = v;
-    if (a == "--window") window = parse_tokens("--window", v);
+    if (a == "--window") window = int64_t(parse_token_count("bench compare: --window", v));
     if (a == "--contexts") contexts = v;
     if (a == "--json") json_path = v;
     if (a == "--markdown") markdown_path = v;
     if (a == "--recompute") recompute = v;
   }
   std::vector<int64_t> lengths;
-  {
-    std::stringstream ss(contexts);
-    for (std::string item; std::getline(ss, item, ',');) lengths.push_back(parse_tokens("--contexts", item));
-    if (lengths.empty()) user_error("bench compare: --contexts is empty");
-  }
+  for (size_t c : parse_token_list("bench compare: --contexts", contexts)) lengths.push_back(int64_t(c));
   std::vector<std::string> base = {"--config", model};
   base.insert(base.end(), rest.begin(), rest.end());
   const LoadedConfig loaded = load_run_config("bench compare", base);

@@ -138,19 +138,7 @@ struct Options {
 
 std::vector<int64_t> parse_list(const std::string& key, const std::string& text) {
   std::vector<int64_t> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    int64_t scale = 1;
-    if (!item.empty() && (item.back() == 'k' || item.back() == 'K')) scale = 1024, item.pop_back();
-    char* end = nullptr;
-    const long long v = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v <= 0)
-      user_error("bench kernels: --" + key + " = '" + text +
-                 "' is not a list of positive integers (e.g. 4k,16k,64k)");
-    out.push_back(v * scale);
-  }
-  if (out.empty()) user_error("bench kernels: --" + key + " is empty");
+  for (size_t v : parse_token_list("bench kernels: --" + key, text)) out.push_back(int64_t(v));
   return out;
 }
 

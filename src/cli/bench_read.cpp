@@ -10,9 +10,9 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/config_loader.h"
 #include "cli/data_commands.h"
 #include "core/device_memory.h"
@@ -31,19 +31,6 @@ int bench_read(const std::vector<std::string>& args);
 
 namespace {
 
-int64_t parse_count(const std::string& what, const std::string& text) {
-  size_t pos = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  const std::string unit = pos ? text.substr(pos) : "?";
-  if (!pos || v <= 0 || !(unit.empty() || unit == "k" || unit == "K"))
-    throw UserError("bench read: " + what + " '" + text + "': expected positive token counts such as 16k,32k,65536");
-  return int64_t(v) * (unit.empty() ? 1 : 1024);
-}
 
 // Peak resident memory of this process (CPU), from /proc.
 size_t peak_rss_bytes() {
@@ -114,12 +101,7 @@ int bench_read(const std::vector<std::string>& raw_args) {
     throw UserError("bench read: --mode '" + mode_s + "': expected sr or one-round");
   const bool sr_mode = mode_s == "sr";
   std::vector<int64_t> contexts;
-  {
-    std::stringstream ss(contexts_s);
-    std::string item;
-    while (std::getline(ss, item, ',')) contexts.push_back(parse_count("--context-tokens", item));
-  }
-  if (contexts.empty()) throw UserError("bench read: --context-tokens is empty");
+  for (size_t c : parse_token_list("bench read: --context-tokens", contexts_s)) contexts.push_back(int64_t(c));
   if (chunk_tokens == 0) chunk_tokens = cfg.sliding_window > 0 ? cfg.sliding_window / 2 : 2048;
   if (sr_mode && cfg.sliding_window > 0 && chunk_tokens > cfg.sliding_window)
     throw UserError("bench read: --chunk-tokens " + std::to_string(chunk_tokens) +

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "cli/data_commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -34,39 +35,12 @@ constexpr uint64_t kMaxContextTokens = uint64_t(1) << 30;  // 1G tokens (1048576
 constexpr uint64_t kMaxTotalTokens = uint64_t(1) << 40;    // samples x context tokens
 constexpr uint64_t kBytesPerContextToken = 16;  // haystack text, ids, mask and trajectory copies
 
-// "65536", "64k" or "64K" (x1024), at most `max`.
-size_t parse_tokens(const std::string& key, const std::string& text, uint64_t max = kMaxContextTokens) {
-  size_t pos = 0;
-  unsigned long long v = 0;
-  try {
-    if (!text.empty() && text[0] >= '0' && text[0] <= '9') v = std::stoull(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  const std::string unit = pos ? text.substr(pos) : "?";
-  if (!pos || !(unit.empty() || unit == "k" || unit == "K") || v == 0)
-    user_error(key + " '" + text + "': expected a positive token count such as 65536 or 64k");
-  const uint64_t scale = unit.empty() ? 1 : 1024;
-  if (v > max / scale)
-    user_error(key + " '" + text + "': expected at most " + std::to_string(max) + " tokens (" +
-               std::to_string(max / 1024) + "k)");
-  return size_t(v * scale);
-}
-
-// A comma-separated list of parse_tokens() values ("8k,16k"), each listed once.
-std::vector<size_t> parse_token_list(const std::string& key, const std::string& text) {
-  std::vector<size_t> out;
-  size_t start = 0;
-  for (bool last = false; !last;) {  // every item, also empty ones, which parse_tokens refuses
-    const size_t comma = text.find(',', start);
-    last = comma == std::string::npos;
-    const std::string item = text.substr(start, last ? std::string::npos : comma - start);
-    start = comma + 1;
-    const size_t v = parse_tokens(key, item);
-    if (std::find(out.begin(), out.end(), v) != out.end())
-      user_error(key + " '" + text + "': " + std::to_string(v) + " tokens are listed twice");
-    out.push_back(v);
-  }
+// A comma-separated list of token counts ("8k,16k"), each listed once.
+std::vector<size_t> parse_distinct_token_list(const std::string& key, const std::string& text) {
+  const std::vector<size_t> out = parse_token_list(key, text, kMaxContextTokens);
+  for (size_t i = 0; i < out.size(); ++i)
+    if (std::find(out.begin(), out.begin() + i, out[i]) != out.begin() + i)
+      user_error(key + " '" + text + "': " + std::to_string(out[i]) + " tokens are listed twice");
   return out;
 }
 
@@ -245,7 +219,7 @@ int data_synth(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_command_line("data synth", usage, args, desc, {}, {}, vm)) return kExitOk;
   const std::vector<TaskKind> kinds = parse_task_list(task_s, "data synth: --task");
-  const std::vector<size_t> contexts = parse_token_list("data synth: --context-tokens", context_s);
+  const std::vector<size_t> contexts = parse_distinct_token_list("data synth: --context-tokens", context_s);
   // The sizes are checked for the longest context, as if every example had it.
   const size_t context_tokens = *std::max_element(contexts.begin(), contexts.end());
   samples = parse_count("data synth: --samples", samples_s, kMaxTotalTokens / context_tokens);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/data_commands.h"
 #include "cli/read_common.h"
 #include "core/error.h"
@@ -32,21 +33,6 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-// "4096", "4k" or "4K" (x1024).
-int64_t parse_length(const std::string& text) {
-  size_t pos = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(text, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  const std::string unit = pos ? text.substr(pos) : "?";
-  if (!pos || v <= 0 || !(unit.empty() || unit == "k" || unit == "K"))
-    throw UserError("eval: --context-tokens '" + text +
-                    "': expected a comma-separated list of positive token counts such as 1k,4k,16384");
-  return int64_t(v) * (unit.empty() ? 1 : 1024);
-}
 
 struct Cell {
   double score = 0.0, rounds = 0.0, tokens = 0.0, correct = 0.0;
@@ -117,7 +103,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   }
   if (kinds.empty()) throw UserError("eval: --tasks is empty");
   std::vector<int64_t> lengths;
-  for (const std::string& l : split_list(lengths_s)) lengths.push_back(parse_length(l));
+  for (size_t l : parse_token_list("eval: --context-tokens", lengths_s)) lengths.push_back(int64_t(l));
   if (lengths.empty()) throw UserError("eval: --context-tokens is empty");
   if (samples < 1 || samples > 100000)
     throw UserError("eval: --samples " + std::to_string(samples) + ": expected 1 to 100000");

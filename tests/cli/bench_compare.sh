@@ -54,12 +54,12 @@ grep -q "profile: device time per op kind over 3 steps" out.txt &&
   grep -q "^  attention backward " out.txt ||
   { echo "FAIL: no profile table after training:"; cat out.txt; fails=$((fails + 1)); }
 
-expect_user_error "compare bad context" "bench compare: --contexts = 'lots'" \
+expect_user_error "compare bad context" "bench compare: --contexts 'lots': expected a positive token count" \
   "$SR_BIN" bench compare --model "$cfg" --contexts lots
 if ! nvidia-smi >/dev/null 2>&1; then
   expect_user_error "kernels without a GPU" "bench kernels: needs a CUDA device" "$SR_BIN" bench kernels
 fi
-expect_user_error "kernels bad list" "bench kernels: --contexts = '4k,x'" \
+expect_user_error "kernels bad list" "bench kernels: --contexts 'x': expected a positive token count" \
   "$SR_BIN" bench kernels --contexts 4k,x
 expect_user_error "kernels bad head dim" "bench kernels: --head-dims = '128,96'" \
   "$SR_BIN" bench kernels --head-dims 128,96

@@ -125,6 +125,8 @@ fi
 expect_user_error bench_chunk "bench read: --chunk-tokens 65 is larger than the model's window of 64" \
   "$SR_BIN" bench read --config "$SR_SOURCE_DIR/configs/model/tiny.ini" --chunk-tokens 65
 expect_user_error bench_no_model "bench read: expected --config MODEL.ini" "$SR_BIN" bench read
+expect_user_error bench_bad_context "bench read: --context-tokens '16q': expected a positive token count" \
+  "$SR_BIN" bench read --config "$SR_SOURCE_DIR/configs/model/tiny.ini" --context-tokens 4k,16q
 
 # Bad inputs.
 printf '%s\n' '{"question": "Q?", "context": "x",}' > bad_json.jsonl
