@@ -7,19 +7,12 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/cpu/attention_common.h"
 #include "kernels/cpu/cpu_ops.h"
 
 namespace sr::cpu {
 
 namespace {
-constexpr int64_t kMaxHeadDim = 256;
-
-inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 // First key visible from query i of a sample starting at `start`.
 inline int64_t first_key(int64_t i, int64_t start, int window) {

@@ -5,19 +5,12 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/attention_common.h"
 #include "kernels/cpu/cpu_ops.h"
 
 namespace sr::cpu {
 
 namespace {
-constexpr int64_t kMaxHeadDim = 256;
-
-inline float dot(const float* a, const float* b, int64_t n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 // The sequence whose new rows hold row t.
 inline int64_t sequence_of(const int32_t* cu, int64_t S, int64_t t) {
