@@ -182,8 +182,13 @@ TEST_F(ConfigTest, RunShapeAndAdamWConfigCarryEverySetting) {
   LoadedConfig c = load_run_config(
       "train", {"--train.micro_batch_tokens", "256", "--train.global_batch_tokens", "512", "--model.lm_head_chunk",
                 "64", "--model.recompute", "full", "--train.beta1", "0.8", "--train.beta2", "0.9",
-                "--train.adam_eps", "1e-6", "--train.weight_decay", "0.05"});
+                "--train.adam_eps", "1e-6", "--train.weight_decay", "0.05", "--train.deterministic",
+                "true", "--train.cudnn_attention", "false"});
   const RunShape shape = run_shape(c.run);
+  EXPECT_TRUE(shape.attention.deterministic);
+  EXPECT_FALSE(shape.attention.use_cudnn);
+  EXPECT_TRUE(run_shape(load_run_config("train", {}).run).attention.use_cudnn);  // the defaults
+  EXPECT_FALSE(run_shape(load_run_config("train", {}).run).attention.deterministic);
   EXPECT_EQ(shape.max_tokens, 256);
   EXPECT_EQ(shape.lm_head_chunk, 64);
   EXPECT_EQ(shape.recompute, Recompute::full);

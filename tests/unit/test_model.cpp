@@ -82,6 +82,21 @@ std::vector<std::vector<float>> gradients(const ModelConfig& cfg, Recompute rc, 
   return out;
 }
 
+// The run shape's attention settings (train.cudnn_attention, train.deterministic) are what the
+// GPU attention ops follow once the model exists.
+TEST(Model, ConstructorAppliesAttentionSettings) {
+  RunShape shape;
+  shape.max_tokens = 8;
+  shape.attention = {false, true};
+  { Transformer m(micro_config(), shape, {}); }
+  EXPECT_FALSE(ops::attention_settings().use_cudnn);
+  EXPECT_TRUE(ops::attention_settings().deterministic);
+  shape.attention = {};
+  { Transformer m(micro_config(), shape, {}); }
+  EXPECT_TRUE(ops::attention_settings().use_cudnn);
+  EXPECT_FALSE(ops::attention_settings().deterministic);
+}
+
 TEST(Model, RecomputationChangesNoGradient) {
   const Batch b = micro_batch(9);
   const auto none = gradients(micro_config(), Recompute::none, b);
