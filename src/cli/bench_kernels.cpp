@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -26,6 +25,7 @@
 #include "core/device_memory.h"
 #include "core/device_timer.h"
 #include "core/error.h"
+#include "core/half.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -52,13 +52,6 @@ class Buf {
   Tensor t_;
 };
 
-uint16_t to_bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fff + ((u >> 16) & 1);  // round to nearest even
-  return uint16_t(u >> 16);
-}
-
 // Uniform values in [lo, hi) into an f32 or bf16 device tensor.
 void fill_uniform(const Tensor& t, uint64_t seed, float lo, float hi) {
   const int64_t n = t.numel();
@@ -66,7 +59,7 @@ void fill_uniform(const Tensor& t, uint64_t seed, float lo, float hi) {
   if (t.dtype == DType::bf16) {
     std::vector<uint16_t> h(static_cast<size_t>(n));
 #pragma omp parallel for
-    for (int64_t i = 0; i < n; ++i) h[size_t(i)] = to_bf16_bits(value(i));
+    for (int64_t i = 0; i < n; ++i) h[size_t(i)] = f32_to_bf16(value(i));
     device_copy(Device::cuda, t.data, Device::cpu, h.data(), h.size() * 2);
   } else {
     std::vector<float> h(static_cast<size_t>(n));
@@ -84,10 +77,7 @@ std::vector<float> to_host(const Tensor& t) {
   }
   std::vector<uint16_t> h(out.size());
   device_copy(Device::cpu, h.data(), Device::cuda, t.data, h.size() * 2);
-  for (size_t i = 0; i < h.size(); ++i) {
-    const uint32_t u = uint32_t(h[i]) << 16;
-    std::memcpy(&out[i], &u, 4);
-  }
+  for (size_t i = 0; i < h.size(); ++i) out[i] = bf16_to_f32(h[i]);
   return out;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"  // the bf16/f16 conversions the files use
+
 namespace sr {
 
 struct SafetensorsEntry {
@@ -62,10 +64,5 @@ uint64_t safetensors_file_size(const std::vector<SafetensorsTensor>& tensors, Sa
 // given order, converted to dtype (bf16: round to nearest even; NaN stays NaN).
 void write_safetensors(const std::string& path, const std::vector<SafetensorsTensor>& tensors,
                        SafetensorsDType dtype, const std::map<std::string, std::string>& metadata);
-
-// bf16/f16 bit patterns to f32 (exact) and f32 to bf16 (round to nearest even).
-float bf16_to_f32(uint16_t h);
-float f16_to_f32(uint16_t h);
-uint16_t f32_to_bf16(float f);
 
 }  // namespace sr
