@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -70,7 +71,9 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
   const char* usage =
       "usage: smoothread ckpt import-hf DIR --out CKPT [--sliding-window W] [--tp N]\n"
       "  DIR                a Hugging Face Qwen2 folder: config.json and model.safetensors (or\n"
-      "                     model-0000i-of-0000n.safetensors shards with model.safetensors.index.json)\n"
+      "                     model-0000i-of-0000n.safetensors shards with model.safetensors.index.json),\n"
+      "                     and tokenizer.json (BPE) when it has one: stored in the checkpoint with the\n"
+      "                     Smooth Reading special tokens added (the embedding grows when needed)\n"
       "  --out CKPT         the run directory to create: CKPT/checkpoints/step_00000000 (step 0, zero\n"
       "                     AdamW moments) and CKPT/model.ini (the model section for train --config);\n"
       "                     train starts from it with checkpoint.init_from = CKPT\n"
@@ -111,7 +114,12 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
   std::error_code ec;
   if (fs::exists(out, ec)) throw UserError("--out " + out + ": already exists (import-hf creates a new directory)");
 
-  ModelConfig cfg = read_hf_config(dir, window);
+  const ModelConfig folder_cfg = read_hf_config(dir, window);
+  ModelConfig cfg = folder_cfg;
+  // The tokenizer, with the Smooth Reading tokens added: the embedding (and an untied head) grows
+  // when their ids pass the folder's vocab_size (to a multiple of --tp, which splits its rows).
+  const std::optional<HfTokenizer> tok = read_hf_tokenizer(dir, folder_cfg.vocab_size);
+  if (tok && tok->vocab_needed > cfg.vocab_size) cfg.vocab_size = (tok->vocab_needed + tp - 1) / tp * tp;
   if (tp > 1) {
     try {
       cfg.validate(int(tp));
@@ -127,7 +135,35 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
   const std::vector<ParamSpec>& specs = model.specs();
   std::vector<float*> dst;
   for (const Tensor& t : model.params().all) dst.push_back(t.f32());
-  read_hf_weights(dir, cfg, specs, dst);
+  // The folder's tensors have the folder's vocab_size: read the vocabulary-sized ones (embedding,
+  // untied head) into buffers of that size, the rest straight into the model.
+  const std::vector<ParamSpec> folder_specs = parameter_specs(folder_cfg, 0, 1);
+  std::vector<std::vector<float>> vocab_rows;
+  std::vector<float*> folder_dst = dst;
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (folder_specs[i].global_shape != specs[i].global_shape) {
+      vocab_rows.emplace_back(size_t(folder_specs[i].global_numel()));
+      folder_dst[i] = vocab_rows.back().data();
+    }
+  read_hf_weights(dir, folder_cfg, folder_specs, folder_dst);
+  if (tok) {
+    // Rows of the new ids (and of rows the growth adds) start as the mean row of the original
+    // vocabulary, so the new tokens start as an average token rather than as noise.
+    const int64_t H = cfg.hidden_size, n0 = tok->original_vocab;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (specs[i].name != "model.embed_tokens.weight" && specs[i].name != "lm_head.weight") continue;
+      float* rows = dst[i];
+      if (folder_dst[i] != dst[i]) std::copy_n(folder_dst[i], size_t(folder_cfg.vocab_size * H), rows);
+      std::vector<double> mean(size_t(H), 0.0);
+      for (int64_t r = 0; r < n0; ++r)
+        for (int64_t k = 0; k < H; ++k) mean[size_t(k)] += rows[r * H + k];
+      std::vector<float> m(static_cast<size_t>(H), 0.0f);
+      for (int64_t k = 0; k < H; ++k) m[size_t(k)] = float(mean[size_t(k)] / double(n0));
+      for (const auto& [name, id] : tok->added)
+        if (id >= n0) std::copy(m.begin(), m.end(), rows + id * H);
+      for (int64_t r = folder_cfg.vocab_size; r < cfg.vocab_size; ++r) std::copy(m.begin(), m.end(), rows + r * H);
+    }
+  }
 
   // Written under a temporary name next to CKPT and renamed at the end: nothing at CKPT unless
   // complete.
@@ -141,10 +177,16 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
   TrainState state;
   state.step = 0;
   state.run_id = "import-hf";
+  if (tok) {
+    state.tokenizer = tok->identity;
+    state.tokenizer_json = tok->json;
+  }
   try {
     fs::remove_all(tmp);
     save_checkpoint(tmp, *grid, model, optimizer, state, CheckpointPolicy{});
     write_file(tmp + "/model.ini", model_ini(cfg));
+    // Next to model.ini: the file to tokenize training data with.
+    if (tok) write_file(tmp + "/tokenizer.json", tok->json);
     if (fs::exists(final_dir)) throw UserError("--out " + out + ": appeared while importing; left untouched");
     fs::rename(tmp, final_dir);
   } catch (const fs::filesystem_error& e) {
@@ -154,9 +196,22 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
     fs::remove_all(tmp, ec);
     throw;
   }
-  if (log_rank() == 0)
+  if (log_rank() == 0) {
     std::printf("imported %s (%s) into %s/checkpoints/step_00000000; model config %s/model.ini\n",
                 dir.c_str(), cfg.summary().c_str(), out.c_str(), out.c_str());
+    if (tok) {
+      std::string added;
+      for (const auto& [name, id] : tok->added) added += " " + name + "=" + std::to_string(id);
+      std::printf("tokenizer %s: %s/tokenizer.json (tokenize training data with it); %zu special token(s) added%s%s\n",
+                  tok->identity.c_str(), out.c_str(), tok->added.size(), added.empty() ? "" : ":", added.c_str());
+      if (cfg.vocab_size != folder_cfg.vocab_size)
+        std::printf("vocab_size %lld -> %lld (new embedding rows start as the mean row)\n",
+                    (long long)folder_cfg.vocab_size, (long long)cfg.vocab_size);
+    } else {
+      std::printf("no tokenizer.json in %s: the checkpoint records none (datasets of the byte tokenizer fit it)\n",
+                  dir.c_str());
+    }
+  }
   return kExitOk;
 }
 
@@ -164,7 +219,8 @@ int cmd_ckpt_export_hf(const std::vector<std::string>& args) {
   const char* usage =
       "usage: smoothread ckpt export-hf CKPT --out DIR [--dtype f32|bf16] [--max-shard-bytes N]\n"
       "  CKPT               a checkpoint (step directory, checkpoints/ or a run directory), any layout\n"
-      "  --out DIR          the Hugging Face Qwen2 folder to create (config.json, safetensors)\n"
+      "  --out DIR          the Hugging Face Qwen2 folder to create (config.json, safetensors, and the\n"
+      "                     checkpoint's tokenizer.json when it has one)\n"
       "  --dtype            the weights' dtype (default f32: exactly the checkpoint's values)\n"
       "  --max-shard-bytes  tensor bytes per safetensors shard (default 5000000000); more than one\n"
       "                     shard adds model.safetensors.index.json\n"
@@ -221,7 +277,9 @@ int cmd_ckpt_export_hf(const std::vector<std::string>& args) {
   rs.device = Device::cpu;
   Transformer model(info.config, rs, TensorParallel{});
   auto grid = make_process_grid(1, Device::cpu, 0.0, MPI_COMM_SELF);
-  load_checkpoint_params(info.dir, *grid, model);
+  TrainState tokenizer;
+  load_checkpoint_params(info.dir, *grid, model, &tokenizer);
+  opt.tokenizer_json = tokenizer.tokenizer_json;
   std::vector<const float*> src;
   for (const Tensor& t : model.params().all) src.push_back(t.f32());
   write_hf_folder(out, info.config, model.specs(), src, opt);

@@ -22,6 +22,7 @@
 #include "core/version.h"
 #include "core/hdf5.h"
 #include "core/device_memory.h"
+#include "train/hf.h"
 
 namespace fs = std::filesystem;
 
@@ -279,6 +280,26 @@ std::string shard_name(int rank) {
   return buf;
 }
 
+// The checkpoint's tokenizer: the manifest key and, when the directory has one, tokenizer.json,
+// whose identity must be the key's (the file alone cannot say which vocabulary the weights use).
+void read_tokenizer(const std::string& dir, std::map<std::string, std::string>& kv, TrainState& state) {
+  state.tokenizer = kv.count("tokenizer") ? kv["tokenizer"] : "";
+  state.tokenizer_json.clear();
+  const std::string path = dir + "/tokenizer.json";
+  std::error_code ec;
+  // A run from scratch on BPE data records the data's identity only: it never had the file.
+  if (!fs::exists(path, ec)) return;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || in.bad()) throw UserError(path + ": cannot read");
+  state.tokenizer_json = text.str();
+  const std::string id = tokenizer_identity_of_json(state.tokenizer_json);
+  if (id != state.tokenizer)
+    throw UserError(path + ": its identity is " + id + " but the manifest names tokenizer '" + state.tokenizer +
+                    "' (a damaged or edited checkpoint)");
+}
+
 // Loads one checkpoint directory into model and optimizer (without one: the parameters only,
 // and the window, which no tensor depends on, may differ); throws UserError on any problem.
 void load_from(const std::string& dir, Transformer& model, AdamW* optimizer, TrainState& state) {
@@ -296,6 +317,7 @@ void load_from(const std::string& dir, Transformer& model, AdamW* optimizer, Tra
   state.seed = uint64_t(manifest_int(kv, "seed", dir));
   state.run_id = kv.count("run_id") ? kv["run_id"] : "";
   if (optimizer) optimizer->set_steps_taken(manifest_int(kv, "optimizer_steps", dir));
+  read_tokenizer(dir, kv, state);
 
   std::vector<std::string> paths;
   std::vector<h5::Handle> files;
@@ -567,7 +589,9 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
         << " (" << smoothread_git_sha() << ")\nstep = " << state.step
         << "\noptimizer_steps = " << optimizer.steps_taken() << "\ndata_epoch = " << state.data.epoch
         << "\ndata_samples_consumed = " << state.data.samples_consumed << "\nseed = " << state.seed
-        << "\nrun_id = " << state.run_id << "\ndp = " << grid.dp << "\ntp = " << grid.tp << "\nshards =";
+        << "\nrun_id = " << state.run_id;
+      if (!state.tokenizer.empty()) m << "\ntokenizer = " << state.tokenizer;
+      m << "\ndp = " << grid.dp << "\ntp = " << grid.tp << "\nshards =";
       for (int r = 0; r < grid.world_size; ++r)
         if (writers[size_t(r)]) m << " " << shard_name(r);
       m << "\n";
@@ -578,6 +602,7 @@ std::string save_checkpoint(const std::string& out_dir, const ProcessGrid& grid,
         eps << model.config().rms_norm_eps;
         m << "model.rms_norm_eps = " << eps.str() << "\n";
       }
+      if (!state.tokenizer_json.empty()) write_text_durably(tmp + "/tokenizer.json", state.tokenizer_json);
       write_text_durably(tmp + "/manifest", m.str());
       fsync_path(tmp, true);
       read_manifest(tmp);
@@ -724,15 +749,24 @@ RunDirLock::~RunDirLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays
 }
 
-void load_checkpoint_params(const std::string& path, const ProcessGrid& grid, Transformer& model) {
+std::string checkpoint_tokenizer_name(const TrainState& state) {
+  return state.tokenizer.empty() ? "byte" : state.tokenizer;
+}
+
+void load_checkpoint_params(const std::string& path, const ProcessGrid& grid, Transformer& model,
+                            TrainState* tokenizer) {
   std::string dir;
   std::string why = catching([&] {
     if (!fs::exists(path)) throw UserError(path + ": no such checkpoint directory");
     dir = fs::exists(path + "/manifest") || fs::exists(path + "/latest") || !fs::exists(path + "/checkpoints")
               ? resolve_checkpoint_dir(path)
               : resolve_checkpoint_dir(path + "/checkpoints");
-    TrainState unused;
-    load_from(dir, model, nullptr, unused);
+    TrainState loaded;
+    load_from(dir, model, nullptr, loaded);
+    if (tokenizer) {
+      tokenizer->tokenizer = loaded.tokenizer;
+      tokenizer->tokenizer_json = std::move(loaded.tokenizer_json);
+    }
   });
   agree(*grid.host_world, why, "checkpoint: loading parameters");
   info("parameters loaded from %s", dir.c_str());
@@ -758,7 +792,10 @@ std::string describe_checkpoint(const std::string& dir, bool verify) {
   std::ostringstream out;
   out << "checkpoint  " << dir << "\nstep        " << kv["step"] << "\nlayout      dp " << kv["dp"]
       << " x tp " << kv["tp"] << "\ndata state  epoch " << kv["data_epoch"] << ", "
-      << kv["data_samples_consumed"] << " samples consumed\nwritten by  smoothread " << kv["smoothread"]
+      << kv["data_samples_consumed"] << " samples consumed\ntokenizer   "
+      << (kv.count("tokenizer") ? kv["tokenizer"] : std::string("byte"))
+      << (fs::exists(dir + "/tokenizer.json") ? " (tokenizer.json)" : "")
+      << "\nwritten by  smoothread " << kv["smoothread"]
       << "\nmodel      ";
   for (const auto& [k, v] : kv)
     if (k.rfind("model.", 0) == 0) out << " " << k.substr(6) << "=" << v;

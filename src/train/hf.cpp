@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
@@ -254,6 +255,171 @@ void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::
   }
 }
 
+std::string tokenizer_identity_of_json(std::string_view bytes) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a 64-bit
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "bpe-%016llx", (unsigned long long)h);
+  return buf;
+}
+
+const std::vector<std::string>& smooth_reading_special_tokens() {
+  static const std::vector<std::string> names = {"<bos>",  "<eos>", "<query>",  "<chunk>", "<summary>",
+                                                 "<read>", "<stop>", "<answer>", "<pad>"};
+  return names;
+}
+
+namespace {
+
+size_t skip_json_string(const std::string& t, size_t i) {  // t[i] is the opening quote
+  for (++i; i < t.size(); ++i) {
+    if (t[i] == '\\')
+      ++i;
+    else if (t[i] == '"')
+      return i + 1;
+  }
+  return t.size();
+}
+
+size_t skip_json_space(const std::string& t, size_t i) {
+  while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
+  return i;
+}
+
+// The brackets of the top-level "added_tokens" array of `t` (valid JSON): false when the top-level
+// object has no such member. Found by scanning the text, so that the rest of the file keeps its
+// exact bytes.
+bool find_added_tokens(const std::string& t, size_t& open, size_t& close) {
+  int depth = 0;
+  for (size_t i = 0; i < t.size();) {
+    const char c = t[i];
+    if (c == '"') {
+      const size_t end = skip_json_string(t, i);
+      size_t j = skip_json_space(t, end);
+      if (depth == 1 && j < t.size() && t[j] == ':' && t.compare(i, end - i, "\"added_tokens\"") == 0) {
+        j = skip_json_space(t, j + 1);
+        if (j >= t.size() || t[j] != '[') return false;
+        open = j;
+        int d = 0;
+        for (size_t k = j; k < t.size();) {
+          if (t[k] == '"') {
+            k = skip_json_string(t, k);
+            continue;
+          }
+          if (t[k] == '[' || t[k] == '{') ++d;
+          if ((t[k] == ']' || t[k] == '}') && --d == 0) {
+            close = k;
+            return true;
+          }
+          ++k;
+        }
+        return false;
+      }
+      i = end;
+      continue;
+    }
+    if (c == '{' || c == '[') ++depth;
+    if (c == '}' || c == ']') --depth;
+    ++i;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::optional<HfTokenizer> read_hf_tokenizer(const std::string& dir, int64_t config_vocab_size) {
+  const std::string path = dir + "/tokenizer.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  HfTokenizer tok;
+  tok.json = read_text(path, "a tokenizer");
+  auto fail = [&](const std::string& why) -> UserError { return UserError(path + ": " + why); };
+  // nlohmann::json (a std::map per object), not the insertion-ordered Json: a real vocabulary
+  // has ~150k entries, and the ordered map's linear inserts would take minutes.
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(tok.json);
+  } catch (const nlohmann::json::exception& e) {
+    throw fail(std::string("invalid JSON (") + e.what() + ")");
+  }
+  if (!j.is_object()) throw fail("expected a JSON object (a tokenizers tokenizer.json)");
+  if (!j.contains("model") || !j["model"].is_object()) throw fail("lacks the \"model\" object");
+  const nlohmann::json& model = j["model"];
+  const std::string type = model.contains("type") && model["type"].is_string() ? model["type"].get<std::string>() : "";
+  if (type != "BPE")
+    throw fail("model type " + (type.empty() ? std::string("is missing") : "'" + type + "'") +
+               ": only BPE tokenizers (as Qwen2's byte-level BPE) can be imported");
+  if (!model.contains("vocab") || !model["vocab"].is_object()) throw fail("model.vocab is not an object");
+  int64_t highest = -1;
+  std::map<std::string, int64_t> vocab_ids;
+  for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
+      throw fail("model.vocab['" + it.key() + "'] is not a non-negative integer id");
+    const int64_t id = it.value().get<int64_t>();
+    highest = std::max(highest, id);
+    if (it.key().size() < 16) vocab_ids[it.key()] = id;  // only short strings can be special names
+  }
+  std::set<std::string> added_contents;
+  if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
+    if (!j["added_tokens"].is_array()) throw fail("added_tokens is not a list");
+    for (const nlohmann::json& t : j["added_tokens"]) {
+      if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() || t["id"].get<int64_t>() < 0 ||
+          !t.contains("content") || !t["content"].is_string())
+        throw fail("added_tokens entry " + t.dump() + " lacks an integer id or a content string");
+      highest = std::max(highest, t["id"].get<int64_t>());
+      added_contents.insert(t["content"].get<std::string>());
+    }
+  }
+  if (highest < 0) throw fail("the vocabulary is empty");
+  tok.original_vocab = highest + 1;
+  if (tok.original_vocab > config_vocab_size)
+    throw fail("its vocabulary has " + std::to_string(tok.original_vocab) + " tokens (highest id " +
+               std::to_string(highest) + ") but config.json's vocab_size is " + std::to_string(config_vocab_size) +
+               ": the embedding has no row for the ids above");
+
+  std::string entries;
+  for (const std::string& name : smooth_reading_special_tokens()) {
+    if (added_contents.count(name)) continue;
+    const auto v = vocab_ids.find(name);
+    const int64_t id = v != vocab_ids.end() ? v->second : ++highest;
+    tok.added.emplace_back(name, id);
+    entries += std::string(entries.empty() ? "" : ",\n    ") + "{\"id\": " + std::to_string(id) +
+               ", \"content\": " + nlohmann::json(name).dump() +
+               ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, "
+               "\"special\": true}";
+  }
+  tok.vocab_needed = highest + 1;
+  if (!tok.added.empty()) {
+    // Appended to the added_tokens list as text: the rest of the file keeps its bytes.
+    size_t open = 0, close = 0;
+    std::string& t = tok.json;
+    if (find_added_tokens(t, open, close)) {
+      size_t last = close;
+      while (last > open + 1 && std::isspace(static_cast<unsigned char>(t[last - 1]))) --last;
+      if (last == open + 1)
+        t.replace(open + 1, close - open - 1, "\n    " + entries + "\n  ");
+      else
+        t.insert(last, ",\n    " + entries);
+    } else {
+      const size_t brace = t.find('{');
+      const bool has_null = j.contains("added_tokens");  // "added_tokens": null
+      if (has_null) throw fail("added_tokens is null; expected a list");
+      t.insert(brace + 1, "\n  \"added_tokens\": [\n    " + entries + "\n  ],");
+    }
+    try {
+      const nlohmann::json check = nlohmann::json::parse(t);
+      SR_ASSERT(check["added_tokens"].is_array(), "added tokens written into tokenizer.json");
+    } catch (const nlohmann::json::exception& e) {
+      throw fail(std::string("cannot add the special tokens (") + e.what() + ")");
+    }
+  }
+  tok.identity = tokenizer_identity_of_json(tok.json);
+  return tok;
+}
+
 Json hf_config_json(const ModelConfig& c, SafetensorsDType dtype) {
   const bool windowed = c.sliding_window > 0;
   Json j = Json::object();
@@ -335,6 +501,7 @@ void write_hf_folder(const std::string& out, const ModelConfig& cfg, const std::
       write_safetensors(tmp + "/" + shard_name(k), shards[k], opt.dtype, {{"format", "pt"}});
       for (const SafetensorsTensor& t : shards[k]) weight_map[t.name] = shard_name(k);
     }
+    if (!opt.tokenizer_json.empty()) write_text(tmp + "/tokenizer.json", opt.tokenizer_json);
     if (shards.size() > 1) {
       Json idx = Json::object();
       idx["metadata"] = Json::object({{"total_size", total}});

@@ -4,7 +4,10 @@
 // maps to the parameter of its name unchanged.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/json.h"
@@ -34,7 +37,33 @@ struct HfExportOptions {
   SafetensorsDType dtype = SafetensorsDType::f32;
   uint64_t max_shard_bytes = 5000000000ull;  // a shard holds at most this much tensor data (one
                                              // larger tensor gets a shard of its own)
+  std::string tokenizer_json;  // written as tokenizer.json when not empty (the exact bytes)
 };
+
+// The identity of a tokenizer.json, as datasets and checkpoints record it: "bpe-" and the
+// FNV-1a 64-bit hash of the file's exact bytes in 16 lowercase hex digits.
+std::string tokenizer_identity_of_json(std::string_view json_bytes);
+
+// The Smooth Reading special tokens every checkpoint's vocabulary holds (the byte tokenizer's
+// ids 256..264, in this order).
+const std::vector<std::string>& smooth_reading_special_tokens();
+
+// A Hugging Face folder's tokenizer.json made ready for a checkpoint.
+struct HfTokenizer {
+  std::string json;             // what the checkpoint stores: the folder's bytes unchanged, or with
+                                // the missing Smooth Reading tokens appended to added_tokens
+  std::string identity;         // tokenizer_identity_of_json(json)
+  int64_t original_vocab = 0;   // highest id of the folder's tokenizer + 1
+  int64_t vocab_needed = 0;     // highest id after the additions + 1
+  std::vector<std::pair<std::string, int64_t>> added;  // the tokens added, with their ids
+};
+
+// Reads DIR/tokenizer.json; nullopt when the folder has none. Its model must be BPE and its
+// vocabulary (highest id + 1, over model.vocab and added_tokens) at most config_vocab_size. Each
+// Smooth Reading token not among its added tokens becomes one ("special": true), with the id of
+// the same string in model.vocab when there is one, else the next id after the highest. UserError
+// naming the file otherwise.
+std::optional<HfTokenizer> read_hf_tokenizer(const std::string& dir, int64_t config_vocab_size);
 
 // Writes the folder `out` (which must not exist): config.json and model.safetensors, or
 // model-0000i-of-0000n.safetensors shards with model.safetensors.index.json. Everything is

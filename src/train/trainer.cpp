@@ -78,18 +78,33 @@ Trainer::Trainer(const RunConfig& cfg, ProcessGrid& grid) : cfg_(cfg), grid_(gri
   const bool was_resumed = load_checkpoint(cfg_.out_dir, cfg_.resume, cfg_.overwrite, grid_,
                                            *model_, *optimizer_, resumed);
   run_id_ = resumed.run_id;
+  std::string tokenizer_source;  // the checkpoint whose tokenizer the data must have
   if (was_resumed) {
     step_ = resumed.step;
     model_->refresh_weights();
+    tokenizer_source = "the resumed checkpoint (step " + std::to_string(step_) + ")";
   }
   // A run of its own (never a resumed one) may start from another checkpoint's weights.
   if (!was_resumed && !cfg_.init_from.empty()) {
-    load_checkpoint_params(cfg_.init_from, grid_, *model_);
+    load_checkpoint_params(cfg_.init_from, grid_, *model_, &resumed);
     model_->refresh_weights();
+    tokenizer_source = "checkpoint.init_from = " + cfg_.init_from;
     info("checkpoint.init_from: starting at step 0 with fresh optimizer state");
   }
+  tokenizer_ = resumed.tokenizer;
+  tokenizer_json_ = resumed.tokenizer_json;
 
   loader_ = std::make_unique<Loader>(loader_config(cfg_), grid_.dp_rank, grid_.dp, resumed.data);
+  // Token ids mean nothing in another vocabulary: the data must be tokenized as the model was.
+  if (!tokenizer_source.empty()) {
+    const std::string have = checkpoint_tokenizer_name(resumed), data = loader_->dataset().tokenizer();
+    if (data != have)
+      throw UserError("data.path " + cfg_.data_path + " has tokenizer '" + data + "' but " + tokenizer_source +
+                      " has tokenizer '" + have + "': tokenize the data with the checkpoint's tokenizer" +
+                      (tokenizer_json_.empty() ? std::string() : " (its tokenizer.json)"));
+  } else if (loader_->dataset().tokenizer() != "byte") {
+    tokenizer_ = loader_->dataset().tokenizer();  // a run from scratch learns the data's vocabulary
+  }
   warn_if_chunks_exceed_window(loader_->dataset(), cfg_.model.sliding_window);
 
   if (!cfg_.eval_path.empty()) {
@@ -274,7 +289,7 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
 
 std::string Trainer::save() {
   Timer t;
-  TrainState st{step_, loader_->state(), cfg_.seed, run_id_};
+  TrainState st{step_, loader_->state(), cfg_.seed, run_id_, tokenizer_, tokenizer_json_};
   const std::string dir =
       save_checkpoint(cfg_.out_dir, grid_, *model_, *optimizer_, st, {cfg_.keep_last, cfg_.keep_every});
   info("checkpoint: %s (%.2f s)", dir.c_str(), t.seconds());

@@ -69,6 +69,9 @@ class Trainer {
   ProcessGrid& grid_;
   std::unique_ptr<RunDirLock> lock_;  // held while this run uses out_dir
   std::string run_id_;                // of the checkpoints this run writes
+  // The model's tokenizer, carried into every checkpoint this run writes: the resumed or
+  // init_from checkpoint's (identity and tokenizer.json), else the training data's identity.
+  std::string tokenizer_, tokenizer_json_;
   std::unique_ptr<Transformer> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Loader> loader_;
