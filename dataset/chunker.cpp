@@ -4,6 +4,8 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "dataset/bpe_tokenizer.h"
+#include "dataset/tokenizer.h"
 
 namespace sr {
 
@@ -43,11 +45,88 @@ size_t utf8_cut(std::string_view context, size_t pos, size_t cut) {
   return c > pos ? c : cut;
 }
 
+size_t token_count(const Tokenizer& tok, std::string_view text) {
+  thread_local std::vector<uint32_t> ids;
+  ids.clear();
+  tok.encode_append(text, ids);
+  return ids.size();
+}
+
+// The longest prefix of context[pos, ...) (in bytes) whose tokens, encoded alone, are about
+// `budget`. Every token covers at least one byte, so the prefix is at least `budget` bytes. For
+// NFC text the tokens' bytes are the text's, so one encoding of a window gives the prefix;
+// otherwise it is searched by bisection. The caller checks the chunk it cuts there.
+size_t token_window(const Tokenizer& tok, std::string_view context, size_t pos, size_t budget) {
+  const size_t rem = context.size() - pos;
+  size_t window = std::min(rem, budget * 6 + 16);
+  thread_local std::vector<uint32_t> ids;
+  for (;;) {
+    const std::string_view w = context.substr(pos, window);
+    if (!is_nfc(w)) break;
+    ids.clear();
+    tok.encode_append(w, ids);
+    if (ids.size() <= budget) {
+      if (window == rem) return rem;
+      window = std::min(rem, window * 2);
+      continue;
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < budget; ++i) bytes += tok.decode_one(ids[i]).size();
+    return std::max(bytes, budget);
+  }
+  size_t lo = std::min(budget, rem), hi = rem;  // tokens(lo bytes) <= budget
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (token_count(tok, context.substr(pos, mid)) <= budget) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+std::vector<ChunkSpan> chunk_spans_bpe(std::string_view context, size_t budget,
+                                       const ChunkerConfig& config) {
+  const Tokenizer& tok = *config.tokenizer;
+  std::vector<ChunkSpan> spans;
+  size_t pos = 0;
+  while (pos < context.size()) {
+    size_t window = token_window(tok, context, pos, budget);
+    if (window == context.size() - pos && token_count(tok, context.substr(pos)) <= budget) {
+      spans.push_back({pos, context.size()});
+      break;
+    }
+    size_t end = pos;
+    // Cut at the best separator in the window; a BPE prefix can hold more tokens than the text
+    // it came from, so shrink until the chunk fits.
+    while (window > 0) {
+      end = split_point(context, pos, window, config);
+      if (end == pos) {
+        if (!config.hard_split) {
+          const size_t word = word_length(context, pos, config);
+          throw UserError("chunk budget " + std::to_string(budget) + " is smaller than a word of " +
+                          std::to_string(token_count(tok, context.substr(pos, word))) +
+                          " tokens at byte offset " + std::to_string(pos));
+        }
+        end = utf8_cut(context, pos, pos + window);
+      }
+      if (token_count(tok, context.substr(pos, end - pos)) <= budget) break;
+      window = end - pos - 1;
+    }
+    if (window == 0) {  // one character, whatever its tokens
+      end = pos + 1;
+      while (end < context.size() && (uint8_t(context[end]) & 0xC0) == 0x80 && end - pos < 4) ++end;
+    }
+    spans.push_back({pos, end});
+    pos = end;
+  }
+  return spans;
+}
+
 }  // namespace
 
 std::vector<ChunkSpan> chunk_spans(std::string_view context, size_t budget,
                                    const ChunkerConfig& config) {
   if (budget == 0) throw UserError("chunk budget must be at least 1 token, got 0");
+  if (config.tokenizer && !config.tokenizer->is_byte()) return chunk_spans_bpe(context, budget, config);
   std::vector<ChunkSpan> spans;
   size_t pos = 0;
   while (context.size() - pos > budget) {

@@ -1,5 +1,7 @@
 // Splits a context into chunks of at most a token budget for Smooth Reading. With the byte
-// tokenizer one byte is one token, so budgets and offsets are in bytes.
+// tokenizer one byte is one token, so budgets are in bytes; with a BPE tokenizer a chunk's
+// tokens are those of the chunk's text encoded alone (as the trajectory builder and the reader
+// encode it). Offsets are always in bytes.
 //
 // A chunk ends after the highest-priority separator ("\n\n\n", "\n\n", "\n", ". ", " ") that
 // fits in the budget, at its last occurrence (the largest chunk for that separator); the
@@ -13,12 +15,16 @@
 
 namespace sr {
 
+class Tokenizer;
+
 struct ChunkerConfig {
   // Highest priority first.
   std::vector<std::string> separators = {"\n\n\n", "\n\n", "\n", ". ", " "};
   // A separator-free run longer than the budget is cut at the budget (backed off to a UTF-8
   // character boundary) instead of being an error.
   bool hard_split = false;
+  // Counts tokens; null (or the byte tokenizer): one token per byte. Not owned.
+  const Tokenizer* tokenizer = nullptr;
 };
 
 // Chunk i is context[begin, end).

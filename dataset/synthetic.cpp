@@ -459,8 +459,10 @@ SummaryTrace trace_summaries(const SyntheticTask& task, const std::vector<ChunkS
   return trace;
 }
 
-ReadingExample make_reading_example(const SyntheticTask& task, size_t budget) {
+ReadingExample make_reading_example(const SyntheticTask& task, size_t budget,
+                                    const Tokenizer* tokenizer) {
   ChunkerConfig cfg;
+  cfg.tokenizer = tokenizer;
   cfg.hard_split = true;  // filler from arbitrary text may hold runs longer than a small budget
   std::vector<ChunkSpan> spans = chunk_spans(task.context, budget, cfg);
   SummaryTrace trace = trace_summaries(task, spans);

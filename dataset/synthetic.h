@@ -85,7 +85,9 @@ struct SummaryTrace {
 SummaryTrace trace_summaries(const SyntheticTask& task, const std::vector<ChunkSpan>& chunks);
 
 // The task chunked at `budget`, with its summaries, ready for build_samples().
-ReadingExample make_reading_example(const SyntheticTask& task, size_t budget);
+// The task chunked at `budget` tokens of `tokenizer` (null: the byte tokenizer).
+ReadingExample make_reading_example(const SyntheticTask& task, size_t budget,
+                                    const Tokenizer* tokenizer = nullptr);
 
 // 1 when the answer names exactly the needed values; otherwise the number of needed values named
 // divided by max(needed, value-like tokens named), so partial or padded answers score below 1.

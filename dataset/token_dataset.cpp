@@ -84,6 +84,20 @@ struct TokenDatasetWriter::Impl {
 
 TokenDatasetWriter::TokenDatasetWriter(const std::string& path, uint32_t vocab_size,
                                        const std::string& tokenizer, bool compress)
+    : TokenDatasetWriter(path, vocab_size, tokenizer,
+                         tokenizer == ByteTokenizer::name() ? ByteTokenizer::specials()
+                                                            : std::vector<std::pair<std::string, uint32_t>>(),
+                         compress) {}
+
+TokenDatasetWriter::TokenDatasetWriter(const std::string& path, const Tokenizer& tokenizer,
+                                       bool compress)
+    : TokenDatasetWriter(path, tokenizer.vocab_size(), tokenizer.name(), tokenizer.specials(),
+                         compress) {}
+
+TokenDatasetWriter::TokenDatasetWriter(const std::string& path, uint32_t vocab_size,
+                                       const std::string& tokenizer,
+                                       const std::vector<std::pair<std::string, uint32_t>>& specials,
+                                       bool compress)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.path = path;
@@ -99,9 +113,8 @@ TokenDatasetWriter::TokenDatasetWriter(const std::string& path, uint32_t vocab_s
     h5::write_attr(m.file.id(), "version", int64_t(kTokenFormatVersion));
     h5::write_attr(m.file.id(), "vocab_size", vocab_size);
     h5::write_attr(m.file.id(), "tokenizer", tokenizer);
-    if (tokenizer == ByteTokenizer::name())
-      for (const auto& [name, id] : ByteTokenizer::specials())
-        if (id < vocab_size) h5::write_attr(m.file.id(), kSpecialTokenAttrPrefix + name, id);
+    for (const auto& [name, id] : specials)
+      if (id < vocab_size) h5::write_attr(m.file.id(), kSpecialTokenAttrPrefix + name, id);
   } catch (...) {
     // No destructor runs for a constructor that throws: the temporary goes here.
     m.tokens.reset();

@@ -6,7 +6,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "dataset/tokenizer.h"
 
 namespace sr {
 
@@ -19,8 +22,12 @@ constexpr const char* kSpecialTokenAttrPrefix = "token_id.";
 // the real name and an existing file is replaced only by a complete one.
 class TokenDatasetWriter {
  public:
+  // `tokenizer` names the tokenizer (attribute `tokenizer`); for "byte" the byte tokenizer's
+  // special ids are recorded too.
   TokenDatasetWriter(const std::string& path, uint32_t vocab_size, const std::string& tokenizer,
                      bool compress = true);
+  // In `tokenizer`'s vocabulary: its identity, vocab_size and special token ids.
+  TokenDatasetWriter(const std::string& path, const Tokenizer& tokenizer, bool compress = true);
   ~TokenDatasetWriter();  // without close(): removes the temporary file
   TokenDatasetWriter(const TokenDatasetWriter&) = delete;
   TokenDatasetWriter& operator=(const TokenDatasetWriter&) = delete;
@@ -35,6 +42,8 @@ class TokenDatasetWriter {
   uint64_t num_tokens() const;
 
  private:
+  TokenDatasetWriter(const std::string& path, uint32_t vocab_size, const std::string& tokenizer,
+                     const std::vector<std::pair<std::string, uint32_t>>& specials, bool compress);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

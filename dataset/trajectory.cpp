@@ -54,14 +54,15 @@ namespace {
 
 // Appends text or a special token with one loss flag.
 struct SampleWriter {
+  explicit SampleWriter(const Tokenizer& t) : tok(t) {}
   TokenSample s;
-  ByteTokenizer tok;
+  const Tokenizer& tok;
   void text(const std::string& t, uint8_t trained) {
     tok.encode_append(t, s.tokens);
     s.loss_mask.resize(s.tokens.size(), trained);
   }
   void special(Special sp, uint8_t trained) {
-    s.tokens.push_back(ByteTokenizer::id(sp));
+    s.tokens.push_back(tok.id(sp));
     s.loss_mask.push_back(trained);
   }
 };
@@ -81,12 +82,19 @@ void validate(const ReadingExample& ex, TrajectoryFormat format) {
 
 std::vector<TokenSample> build_samples(const ReadingExample& ex, TrajectoryFormat format,
                                        StopPolicy policy) {
+  static const Tokenizer bytes;
+  return build_samples(ex, format, policy, bytes);
+}
+
+std::vector<TokenSample> build_samples(const ReadingExample& ex, TrajectoryFormat format,
+                                       StopPolicy policy, const Tokenizer& tokenizer) {
+  tokenizer.require_specials("building reading samples");
   validate(ex, format);
   const size_t rounds = rounds_read(ex, policy);
   std::vector<TokenSample> out;
 
   if (format == TrajectoryFormat::one_round) {
-    SampleWriter w;
+    SampleWriter w(tokenizer);
     w.special(Special::bos, 0);
     w.special(Special::query, 0);
     w.text(ex.question, 0);
@@ -100,7 +108,7 @@ std::vector<TokenSample> build_samples(const ReadingExample& ex, TrajectoryForma
   }
 
   if (format == TrajectoryFormat::sr) {
-    SampleWriter w;
+    SampleWriter w(tokenizer);
     w.special(Special::bos, 0);
     w.special(Special::query, 0);
     w.text(ex.question, 0);
@@ -120,7 +128,7 @@ std::vector<TokenSample> build_samples(const ReadingExample& ex, TrajectoryForma
 
   // multi-round: the previous summary is the only memory of earlier rounds.
   for (size_t i = 0; i < rounds; ++i) {
-    SampleWriter w;
+    SampleWriter w(tokenizer);
     w.special(Special::bos, 0);
     w.special(Special::query, 0);
     w.text(ex.question, 0);

@@ -18,6 +18,8 @@
 
 namespace sr {
 
+class Tokenizer;
+
 enum class TrajectoryFormat { sr, one_round, multi_round };
 // "sr", "one-round", "multi-round"; UserError naming `what` and the value otherwise.
 TrajectoryFormat parse_trajectory_format(const std::string& text, const std::string& what);
@@ -60,7 +62,11 @@ size_t rounds_read(const ReadingExample& ex, StopPolicy policy);
 
 // One sample (sr, one-round) or one per round read (multi-round). UserError when the example
 // has no chunk, or sr/multi-round lacks one summary per chunk, or stop_round is past the end.
+// Text is encoded with `tokenizer` (the byte tokenizer in the overload without one), which must
+// have the Smooth Reading specials.
 std::vector<TokenSample> build_samples(const ReadingExample& ex, TrajectoryFormat format,
                                        StopPolicy policy);
+std::vector<TokenSample> build_samples(const ReadingExample& ex, TrajectoryFormat format,
+                                       StopPolicy policy, const Tokenizer& tokenizer);
 
 }  // namespace sr

@@ -142,16 +142,18 @@ int bench_read(const std::vector<std::string>& raw_args) {
   std::printf("%8s %10s %8s %12s %12s %12s %7s %10s\n", "context", "answer_s", "rounds", "prefill_t/s",
               "decode_t/s", "bound_t/s", "of_bnd", "peak_GiB");
 
-  const int64_t S = batch, allowed = ByteTokenizer::kVocabSize;
+  // Random printable bytes stand for text: the byte tokenizer's ids.
+  const Tokenizer tok;
+  const int64_t S = batch, allowed = tok.vocab_size();
   Rng rng(7, 7);
   auto text = [&](int64_t n) {
     std::vector<uint32_t> v(static_cast<size_t>(n));
     for (uint32_t& x : v) x = uint32_t(32 + rng.below(95));
     return v;
   };
-  const uint32_t kChunk = ByteTokenizer::id(Special::chunk), kSummary = ByteTokenizer::id(Special::summary);
-  const uint32_t kRead = ByteTokenizer::id(Special::read), kStop = ByteTokenizer::id(Special::stop);
-  const uint32_t kAnswer = ByteTokenizer::id(Special::answer);
+  const uint32_t kChunk = tok.id(Special::chunk), kSummary = tok.id(Special::summary);
+  const uint32_t kRead = tok.id(Special::read), kStop = tok.id(Special::stop);
+  const uint32_t kAnswer = tok.id(Special::answer);
   Json rows = Json::array();
   for (int64_t C : contexts) {
     engine.reset_all();
@@ -192,7 +194,7 @@ int bench_read(const std::vector<std::string>& raw_args) {
     int64_t rounds = 0;
     std::vector<std::vector<uint32_t>> feed(static_cast<size_t>(S));
     for (int64_t s = 0; s < S; ++s) {
-      feed[size_t(s)] = {ByteTokenizer::id(Special::bos), ByteTokenizer::id(Special::query)};
+      feed[size_t(s)] = {tok.id(Special::bos), tok.id(Special::query)};
       feed[size_t(s)].insert(feed[size_t(s)].end(), question[size_t(s)].begin(), question[size_t(s)].end());
     }
     if (sr_mode) {

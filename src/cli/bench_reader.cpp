@@ -34,22 +34,22 @@ double cpu_seconds() {
 // About `bytes` / 5 tokens of lowercase letters, spaces and newlines in samples whose lengths are
 // uniform in [max_len / 2, max_len], each <bos> ... <eos>.
 void make_file(const std::string& path, int64_t bytes, int64_t max_len, bool compress,
-               uint64_t seed) {
+               uint64_t seed, const Tokenizer& tok) {
   static const char kAlphabet[33] = "abcdefghijklmnopqrstuvwxyz   \n  ";
   Rng rng(seed, hash_name("bench.reader.make"));
-  TokenDatasetWriter w(path, ByteTokenizer::kVocabSize, ByteTokenizer::name(), compress);
+  TokenDatasetWriter w(path, tok, compress);
   w.set_attribute("source", "bench reader --make-bytes " + std::to_string(bytes));
   std::vector<uint32_t> ids;  // [<= max_len]
   std::vector<uint8_t> mask;  // [<= max_len]
   const uint64_t target = uint64_t(bytes / kBytesPerToken);
   while (w.num_tokens() < target) {
     int64_t len = rng.range(std::max<int64_t>(3, max_len / 2), std::max<int64_t>(3, max_len));
-    ids.assign(1, ByteTokenizer::id(Special::bos));
+    ids.assign(1, tok.id(Special::bos));
     for (int64_t t = 1; t + 1 < len; t += 8) {
       uint64_t r = rng.next_u64();
       for (int64_t j = 0; j < 8 && t + j + 1 < len; ++j) ids.push_back(uint8_t(kAlphabet[(r >> (8 * j)) & 31]));
     }
-    ids.push_back(ByteTokenizer::id(Special::eos));
+    ids.push_back(tok.id(Special::eos));
     mask.assign(ids.size(), 1);
     mask[0] = 0;
     w.add_sample(ids, mask);
@@ -90,12 +90,15 @@ int bench_reader(const std::vector<std::string>& args) {
   cfg.micro_batch_tokens = vm["micro-batch-tokens"].as<int64_t>();
   cfg.global_batch_tokens = vm["global-batch-tokens"].as<int64_t>();
   cfg.prefetch_steps = vm["prefetch"].as<int>();
-  cfg.model_vocab_size = ByteTokenizer::kVocabSize;
+  // The file is made of byte-tokenizer ids.
+  const Tokenizer tokenizer;
+  cfg.model_vocab_size = tokenizer.vocab_size();
   const int64_t steps = vm["steps"].as<int64_t>();
   const int64_t make_bytes = vm["make-bytes"].as<int64_t>();
   if (make_bytes > 0) {
     Timer t;
-    make_file(path, make_bytes, cfg.micro_batch_tokens, !vm["no-compress"].as<bool>(), cfg.seed);
+    make_file(path, make_bytes, cfg.micro_batch_tokens, !vm["no-compress"].as<bool>(), cfg.seed,
+              tokenizer);
     std::printf("bench reader: wrote %s (%.1f MB on disk) in %.1f s\n", path.c_str(),
                 double(std::filesystem::file_size(path)) / 1e6, t.seconds());
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "cli/data_commands.h"
 #include "core/version.h"
@@ -109,7 +110,9 @@ int data_from_text(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "print this help")(
       "out", po::value<std::string>()->required(), "the token dataset to write (.h5)")(
       "sample-tokens", po::value<int64_t>()->required(),
-      "tokens per sample: <bos> + up to N-2 bytes of text + <eos>")(
+      "tokens per sample: <bos> + up to N-2 tokens of text + <eos>")(
+      "tokenizer", po::value<std::string>()->default_value("byte"),
+      "byte, or a tokenizer.json (byte-level BPE with the Smooth Reading specials)")(
       "no-compress", po::bool_switch(), "store /tokens and /loss_mask without gzip");
   po::options_description hidden;
   hidden.add_options()("input", po::value<std::vector<std::string>>()->required());
@@ -117,10 +120,12 @@ int data_from_text(const std::vector<std::string>& args) {
   pos.add("input", -1);
   po::variables_map vm;
   const char* usage =
-      "FILE... --out X.h5 --sample-tokens N\n"
-      "Turns text files into a token dataset with the byte tokenizer: each sample is <bos>,\n"
-      "N-2 bytes of text cut at whitespace where possible, and <eos>; the loss mask is 1 on\n"
-      "every token but <bos>. Samples never span two files; a file's last sample may be shorter.";
+      "FILE... --out X.h5 --sample-tokens N [--tokenizer byte|tokenizer.json]\n"
+      "Turns text files into a token dataset: each sample is <bos>, N-2 tokens of text and\n"
+      "<eos>; the loss mask is 1 on every token but <bos>. With the byte tokenizer the text is\n"
+      "cut at whitespace where possible; with a BPE tokenizer it is encoded in pieces cut at\n"
+      "whitespace and the token stream is cut every N-2 tokens. Samples never span two files;\n"
+      "a file's last sample may be shorter.";
   if (!parse_command_line("data from-text", usage, args, opts, hidden, pos, vm)) return kExitOk;
 
   const auto& inputs = vm["input"].as<std::vector<std::string>>();
@@ -137,8 +142,8 @@ int data_from_text(const std::vector<std::string>& args) {
   }
   check_output_path("data from-text", out, inputs);
 
-  ByteTokenizer tok;
-  TokenDatasetWriter writer(out, tok.vocab_size(), ByteTokenizer::name(), !vm["no-compress"].as<bool>());
+  const Tokenizer tok = load_tokenizer(vm["tokenizer"].as<std::string>());
+  TokenDatasetWriter writer(out, tok, !vm["no-compress"].as<bool>());
   std::string files;
   for (const auto& f : inputs) files += (files.empty() ? "" : "\n") + f;
   writer.set_attribute("source", "data from-text");
@@ -149,25 +154,44 @@ int data_from_text(const std::vector<std::string>& args) {
 
   std::vector<uint32_t> ids;   // [<= sample_tokens]
   std::vector<uint8_t> mask;   // [<= sample_tokens]
-  auto emit = [&](const char* text, size_t n) {
-    ids.assign(1, ByteTokenizer::id(Special::bos));
-    tok.encode_append(std::string_view(text, n), ids);
-    ids.push_back(ByteTokenizer::id(Special::eos));
+  const size_t body = size_t(sample_tokens - 2);
+  auto add = [&](const uint32_t* text, size_t n) {
+    ids.assign(1, tok.id(Special::bos));
+    ids.insert(ids.end(), text, text + n);
+    ids.push_back(tok.id(Special::eos));
     mask.assign(ids.size(), 1);
     mask[0] = 0;  // <bos> is never a target
     writer.add_sample(ids, mask);
+  };
+  std::vector<uint32_t> stream;  // BPE: tokens of the current file not yet in a sample
+  std::vector<uint32_t> piece;
+  // Byte tokenizer: one sample per piece of text. BPE: pieces of about four tokens' worth of
+  // bytes per sample token are encoded and the stream is cut every `body` tokens.
+  auto emit = [&](const char* text, size_t n) {
+    piece.clear();
+    tok.encode_append(std::string_view(text, n), piece);
+    if (tok.is_byte()) {
+      add(piece.data(), piece.size());
+      return;
+    }
+    stream.insert(stream.end(), piece.begin(), piece.end());
+    size_t at = 0;
+    for (; stream.size() - at >= body; at += body) add(stream.data() + at, body);
+    stream.erase(stream.begin(), stream.begin() + std::ptrdiff_t(at));
   };
   std::vector<char> block(size_t(1) << 20);  // [1 MiB] read buffer
   for (const auto& f : inputs) {
     std::ifstream in(f, std::ios::binary);
     if (!in) throw UserError(f + ": cannot open the text file");
-    TextSplitter split(size_t(sample_tokens - 2));
+    TextSplitter split(tok.is_byte() ? body : std::min<size_t>(body * 4, size_t(1) << 24));
     while (in) {
       in.read(block.data(), std::streamsize(block.size()));
       split.feed(block.data(), size_t(in.gcount()), emit);
     }
     if (in.bad()) throw UserError(f + ": read error");
     split.finish(emit);
+    if (!stream.empty()) add(stream.data(), stream.size());
+    stream.clear();
   }
   if (writer.num_samples() == 0) throw UserError("data from-text: the input files hold no text");
   uint64_t samples = writer.num_samples(), tokens = writer.num_tokens();
@@ -204,7 +228,9 @@ int data_inspect(const std::vector<std::string>& args) {
   opts.add_options()("help,h", "print this help")(
       "sample", po::value<int64_t>()->default_value(0), "decode this sample (-1: none)")(
       "max-tokens", po::value<int64_t>()->default_value(4000),
-      "decode at most this many tokens of the sample (0: all)");
+      "decode at most this many tokens of the sample (0: all)")(
+      "tokenizer", po::value<std::string>(),
+      "the dataset's tokenizer.json, to decode a BPE sample as text (else ids are shown)");
   po::options_description hidden;
   hidden.add_options()("input", po::value<std::string>()->required());
   po::positional_options_description pos;
@@ -296,6 +322,13 @@ int data_inspect(const std::vector<std::string>& args) {
     std::printf("sample %lld (%zu tokens; trained tokens inside \u27e6 \u27e7):\n", (long long)show,
                 ids.size());
     const bool bytes = d.tokenizer() == ByteTokenizer::name();
+    std::optional<Tokenizer> bpe;
+    if (vm.count("tokenizer") && !bytes) {
+      bpe = load_tokenizer(vm["tokenizer"].as<std::string>(), false);
+      if (bpe->name() != d.tokenizer())
+        throw UserError(path + ": the dataset's tokenizer is " + d.tokenizer() + " but --tokenizer " +
+                        vm["tokenizer"].as<std::string>() + " is " + bpe->name());
+    }
     std::string text;
     bool open = false;
     for (size_t t = 0; t < shown; ++t) {
@@ -303,7 +336,7 @@ int data_inspect(const std::vector<std::string>& args) {
         text += open ? "\u27e7" : "\u27e6";
         open = !open;
       }
-      text += show_token(ids[t], bytes, specials);
+      text += bpe && !specials.count(ids[t]) ? bpe->decode_one(ids[t]) : show_token(ids[t], bytes, specials);
     }
     if (open) text += "\u27e7";
     if (shown < ids.size()) text += "\n... (" + std::to_string(ids.size() - shown) + " more tokens)";
@@ -316,7 +349,7 @@ void print_data_usage() {
   std::printf(
       "usage: smoothread data <subcommand> [options]\n\n"
       "subcommands:\n"
-      "  from-text  text files -> token dataset (byte tokenizer)\n"
+      "  from-text  text files -> token dataset (byte or BPE tokenizer)\n"
       "  inspect    check a token dataset and print a summary and one decoded sample\n"
       "  build      Smooth Reading trajectories from JSONL -> token dataset\n"
       "  synth      synthetic long-context tasks -> token dataset\n\n"

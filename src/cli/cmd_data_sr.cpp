@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "cli/data_commands.h"
@@ -73,8 +75,8 @@ std::string join_args(const std::string& command, const std::vector<std::string>
 struct Totals {
   uint64_t examples = 0, chunks = 0, rounds = 0;
   void add(TokenDatasetWriter& w, const ReadingExample& ex, TrajectoryFormat format,
-           StopPolicy stop) {
-    for (const TokenSample& s : build_samples(ex, format, stop)) w.add_sample(s.tokens, s.loss_mask);
+           StopPolicy stop, const Tokenizer& tok) {
+    for (const TokenSample& s : build_samples(ex, format, stop, tok)) w.add_sample(s.tokens, s.loss_mask);
     ++examples;
     chunks += ex.chunks.size();
     rounds += format == TrajectoryFormat::one_round ? 1 : rounds_read(ex, stop);
@@ -101,12 +103,15 @@ void common_attributes(TokenDatasetWriter& w, TrajectoryFormat format, StopPolic
 }  // namespace
 
 int data_build(const std::vector<std::string>& args) {
-  std::string input, out, format_s, chunk_s, stop_s;
+  std::string input, out, format_s, chunk_s, stop_s, tokenizer_s;
   uint64_t seed = 0;
   po::options_description desc("options");
   desc.add_options()("help,h", "print this help")(
       "input", po::value<std::string>(&input)->required(), "JSONL file, one record per line")(
       "out", po::value<std::string>(&out)->required(), "output token dataset (.h5)")(
+      "tokenizer", po::value<std::string>(&tokenizer_s)->default_value("byte"),
+      "byte, or a tokenizer.json (byte-level BPE with the Smooth Reading specials): the\n"
+      "vocabulary written and the unit of the token counts")(
       "format", po::value<std::string>(&format_s)->default_value("sr"),
       "sr (end-to-end multi-round), one-round or multi-round")(
       "chunk-tokens", po::value<std::string>(&chunk_s)->default_value("128:4096"),
@@ -127,14 +132,16 @@ int data_build(const std::vector<std::string>& args) {
   const TrajectoryFormat format = parse_trajectory_format(format_s, "data build: --format");
   const StopPolicy stop = parse_stop_policy(stop_s, "data build: --stop");
   const ChunkBudgetRange range = parse_chunk_budget_range(chunk_s, "data build: --chunk-tokens");
+  const Tokenizer tok = load_tokenizer(tokenizer_s);
   ChunkerConfig chunker;
   chunker.hard_split = vm.count("hard-split") > 0;
+  chunker.tokenizer = &tok;
   check_output_path("data build", out, {input});
   if (log_rank() != 0) return kExitOk;
 
   Timer timer;
   JsonlReader reader(input);
-  TokenDatasetWriter writer(out, ByteTokenizer::kVocabSize, ByteTokenizer::name());
+  TokenDatasetWriter writer(out, tok);
   common_attributes(writer, format, stop, range, seed, join_args("data build", args));
   writer.set_attribute("source", "jsonl:" + input);
   Totals totals;
@@ -169,7 +176,7 @@ int data_build(const std::vector<std::string>& args) {
       ex.summaries = placeholder_summaries(ex.question, ex.chunks.size(), ex.stop_round);
       ++placeholder;
     }
-    totals.add(writer, ex, format, stop);
+    totals.add(writer, ex, format, stop, tok);
   }
   if (totals.examples == 0) user_error(input + ": no records (expected one JSON object per line)");
   writer.set_attribute("examples", std::to_string(totals.examples));
@@ -183,7 +190,7 @@ int data_build(const std::vector<std::string>& args) {
 }
 
 int data_synth(const std::vector<std::string>& args) {
-  std::string task_s, context_s, samples_s, out, format_s, chunk_s, stop_s, split_s, words;
+  std::string task_s, context_s, samples_s, out, format_s, chunk_s, stop_s, split_s, words, tokenizer_s;
   uint64_t samples = 0, seed = 0;
   std::vector<std::string> haystack_files;
   po::options_description desc("options");
@@ -196,6 +203,9 @@ int data_synth(const std::vector<std::string>& args) {
       "e.g. 8k,16k: each example's drawn from it, uniformly and reproducibly in --seed")(
       "samples", po::value<std::string>(&samples_s)->required(), "number of examples")(
       "out", po::value<std::string>(&out)->required(), "output token dataset (.h5)")(
+      "tokenizer", po::value<std::string>(&tokenizer_s)->default_value("byte"),
+      "byte, or a tokenizer.json (byte-level BPE with the Smooth Reading specials): the\n"
+      "vocabulary written and the unit of the token counts")(
       "format", po::value<std::string>(&format_s)->default_value("sr"),
       "sr (end-to-end multi-round), one-round or multi-round")(
       "chunk-tokens", po::value<std::string>(&chunk_s)->default_value("128:4096"),
@@ -240,6 +250,7 @@ int data_synth(const std::vector<std::string>& args) {
     user_error("data synth: give --haystack or --words, not both");
   std::vector<std::string> inputs = haystack_files;
   if (!words.empty()) inputs.push_back(words);
+  const Tokenizer tok = load_tokenizer(tokenizer_s);
   check_output_path("data synth", out, inputs);
   const Haystack haystack = !haystack_files.empty() ? Haystack::from_text_files(haystack_files)
                             : !words.empty()        ? Haystack::from_word_file(words)
@@ -247,7 +258,7 @@ int data_synth(const std::vector<std::string>& args) {
   if (log_rank() != 0) return kExitOk;
 
   Timer timer;
-  TokenDatasetWriter writer(out, ByteTokenizer::kVocabSize, ByteTokenizer::name());
+  TokenDatasetWriter writer(out, tok);
   common_attributes(writer, format, stop, range, seed, join_args("data synth", args));
   writer.set_attribute("source", "synthetic");
   writer.set_attribute("haystack", haystack.source());
@@ -255,6 +266,17 @@ int data_synth(const std::vector<std::string>& args) {
   std::string contexts_s;
   for (size_t c : contexts) contexts_s += (contexts_s.empty() ? "" : ",") + std::to_string(c);
   writer.set_attribute("context_tokens", contexts_s);
+  // The haystack is made to a length in bytes: with a BPE tokenizer the context lengths are
+  // converted at the filler's measured bytes per token, so contexts are about that many tokens.
+  double bytes_per_token = 1.0;
+  if (!tok.is_byte()) {
+    Rng rng(seed, hash_name("synth.bytes-per-token"));
+    const std::string sample = haystack.filler(size_t(1) << 16, rng);
+    bytes_per_token = double(sample.size()) / double(std::max<size_t>(1, tok.encode(sample).size()));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4f", bytes_per_token);
+    writer.set_attribute("context_bytes_per_token", buf);
+  }
   std::map<std::string, uint64_t> mix;
   std::map<size_t, uint64_t> context_mix;
   Totals totals;
@@ -262,9 +284,11 @@ int data_synth(const std::vector<std::string>& args) {
   for (uint64_t i = 0; i < samples; ++i) {
     const TaskKind kind = kinds[i % kinds.size()];
     const size_t context = draw_context_tokens(contexts, seed, split, i);
-    const SyntheticTask task = make_task(kind, context, haystack, seed, split, i);
-    totals.add(writer, make_reading_example(task, draw_chunk_budget(range, budget_seed, i)),
-               format, stop);
+    const size_t context_bytes =
+        tok.is_byte() ? context : size_t(std::llround(double(context) * bytes_per_token));
+    const SyntheticTask task = make_task(kind, context_bytes, haystack, seed, split, i);
+    totals.add(writer, make_reading_example(task, draw_chunk_budget(range, budget_seed, i), &tok),
+               format, stop, tok);
     ++mix[task_kind_name(kind)];
     ++context_mix[context];
   }

@@ -12,8 +12,6 @@ namespace sr {
 
 namespace {
 
-constexpr uint32_t tok(Special s) { return uint32_t(s); }
-
 enum class Phase { idle, summary, answer };
 
 struct Slot {
@@ -31,13 +29,14 @@ struct Slot {
   ReadOutput out;
 };
 
-void append_text(std::vector<uint32_t>& v, const std::string& text) {
-  ByteTokenizer().encode_append(text, v);
+void append_text(const Tokenizer& t, std::vector<uint32_t>& v, const std::string& text) {
+  t.encode_append(text, v);
 }
 
 // Tokens that open round `k` (0-based) of a slot; for sr after round 0 the model's own <read>
 // comes first.
-void open_round(Slot& s, TrajectoryFormat mode) {
+void open_round(const Tokenizer& t, Slot& s, TrajectoryFormat mode) {
+  auto tok = [&](Special sp) { return t.id(sp); };
   const std::string& chunk = s.chunks[s.next_chunk];
   std::vector<uint32_t>& p = s.pending;
   if (mode == TrajectoryFormat::multi_round || s.next_chunk == 0) {
@@ -47,18 +46,18 @@ void open_round(Slot& s, TrajectoryFormat mode) {
   }
   if (mode == TrajectoryFormat::multi_round) {
     p.push_back(tok(Special::summary));
-    append_text(p, s.previous_summary);
+    append_text(t, p, s.previous_summary);
   }
   p.push_back(tok(Special::chunk));
-  append_text(p, chunk);
+  append_text(t, p, chunk);
   p.push_back(tok(Special::summary));
   ++s.next_chunk;
   s.generated.clear();
   s.phase = Phase::summary;
 }
 
-void open_answer(Slot& s) {
-  s.pending.push_back(tok(Special::answer));
+void open_answer(const Tokenizer& t, Slot& s) {
+  s.pending.push_back(t.id(Special::answer));
   s.generated.clear();
   s.phase = Phase::answer;
 }
@@ -70,11 +69,19 @@ int64_t default_chunk_tokens(const ModelConfig& cfg) {
 }
 
 void validate_read_options(const ReadOptions& opt, const ModelConfig& cfg) {
-  if (cfg.vocab_size < int64_t(ByteTokenizer::kVocabSize))
-    throw UserError("the model's vocabulary (" + std::to_string(cfg.vocab_size) +
-                    " ids) lacks the Smooth Reading special tokens of the byte tokenizer (ids " +
-                    std::to_string(ByteTokenizer::kFirstSpecial) + ".." +
-                    std::to_string(ByteTokenizer::kVocabSize - 1) + ")");
+  if (!opt.tokenizer || opt.tokenizer->is_byte()) {
+    if (cfg.vocab_size < int64_t(ByteTokenizer::kVocabSize))
+      throw UserError("the model's vocabulary (" + std::to_string(cfg.vocab_size) +
+                      " ids) lacks the Smooth Reading special tokens of the byte tokenizer (ids " +
+                      std::to_string(ByteTokenizer::kFirstSpecial) + ".." +
+                      std::to_string(ByteTokenizer::kVocabSize - 1) + ")");
+  } else {
+    opt.tokenizer->require_specials("the checkpoint's tokenizer " + opt.tokenizer->name());
+    if (int64_t(opt.tokenizer->vocab_size()) > cfg.vocab_size)
+      throw UserError("the checkpoint's tokenizer " + opt.tokenizer->name() + " has " +
+                      std::to_string(opt.tokenizer->vocab_size()) +
+                      " ids, more than the model's vocabulary of " + std::to_string(cfg.vocab_size));
+  }
   const int64_t budget = opt.chunk_tokens > 0 ? opt.chunk_tokens : default_chunk_tokens(cfg);
   if (opt.chunk_tokens < 0)
     throw UserError("--chunk-tokens " + std::to_string(opt.chunk_tokens) + ": expected a positive token count");
@@ -125,9 +132,13 @@ std::vector<ReadOutput> read_all(SequenceModel& engine, const std::vector<ReadIn
   const ModelConfig& cfg = engine.config();
   if (opt.chunk_tokens == 0) opt.chunk_tokens = default_chunk_tokens(cfg);
   validate_read_options(opt, cfg);
-  const ByteTokenizer tokenizer;
-  const int64_t allowed = std::min<int64_t>(engine.vocab_size(), ByteTokenizer::kVocabSize);
+  static const Tokenizer bytes;
+  const Tokenizer& tokenizer = opt.tokenizer ? *opt.tokenizer : bytes;
+  auto tok = [&](Special s) { return tokenizer.id(s); };
+  // The model samples only ids the tokenizer has (an imported embedding may be padded).
+  const int64_t allowed = std::min<int64_t>(engine.vocab_size(), tokenizer.vocab_size());
   ChunkerConfig chunker;
+  chunker.tokenizer = &tokenizer;
   chunker.hard_split = true;  // any text reads, whatever its longest word
 
   std::vector<ReadOutput> results(inputs.size());
@@ -156,12 +167,12 @@ std::vector<ReadOutput> read_all(SequenceModel& engine, const std::vector<ReadIn
       s.pending = {tok(Special::bos), tok(Special::query)};
       s.pending.insert(s.pending.end(), s.question.begin(), s.question.end());
       s.pending.push_back(tok(Special::chunk));
-      append_text(s.pending, in.context);
+      append_text(tokenizer, s.pending, in.context);
       s.next_chunk = 1;
       s.out.rounds = 1;
-      open_answer(s);
+      open_answer(tokenizer, s);
     } else {
-      open_round(s, opt.mode);
+      open_round(tokenizer, s, opt.mode);
     }
   };
 
@@ -190,7 +201,7 @@ std::vector<ReadOutput> read_all(SequenceModel& engine, const std::vector<ReadIn
       s.out.stopped_early = more;
       s.out.rounds = int64_t(round);
       s.pending.push_back(tok(Special::stop));
-      open_answer(s);
+      open_answer(tokenizer, s);
       return own;
     }
     if (opt.mode == TrajectoryFormat::multi_round) {
@@ -198,11 +209,11 @@ std::vector<ReadOutput> read_all(SequenceModel& engine, const std::vector<ReadIn
       s.previous_summary = summary;
       s.pending.clear();
       engine.reset(s_index);
-      open_round(s, opt.mode);
+      open_round(tokenizer, s, opt.mode);
       return 0;
     }
     s.pending.push_back(tok(Special::read));
-    open_round(s, opt.mode);
+    open_round(tokenizer, s, opt.mode);
     return own;
   };
 

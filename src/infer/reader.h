@@ -29,6 +29,9 @@ struct ReadOptions {
   int64_t max_summary_tokens = 256;  // a summary that reaches it ends the round (noted)
   int64_t max_answer_tokens = 256;   // an answer that reaches it ends (noted)
   SamplingConfig sampling;
+  // Encodes questions and contexts and names the special ids; null: the byte tokenizer. Not
+  // owned; must outlive read_all.
+  const Tokenizer* tokenizer = nullptr;
 };
 
 // Half the window for a sliding-window model (the summary must also fit), else 2048.
