@@ -166,6 +166,19 @@ check "TP=2 losses match" awk -v a="$(losses from-b)" -v b="$(losses from-b-tp2)
   n = split(a, x, " "); m = split(b, y, " "); if (n != 2 || m != 2) exit 1
   for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-4 * x[i]) exit 1 } }'
 
+# The fixtures transformers made (tools/make_hf_fixtures.py), when present: import and export
+# give back every tensor's bytes.
+fx="$SR_SOURCE_DIR/tests/fixtures/hf"
+if [ -d "$fx/qwen2-untied" ]; then
+  for m in qwen2-untied qwen2-tied qwen2-window qwen2-sharded; do
+    check "import fixture $m" "$SR_BIN" ckpt import-hf "$fx/$m" --out "fx-ck-$m"
+    check "export fixture $m" "$SR_BIN" ckpt export-hf "fx-ck-$m" --out "fx-ex-$m"
+    check "fixture $m: every tensor's bytes" "$py" tensors.py "$fx/$m" "fx-ex-$m"
+  done
+else
+  echo "skip the transformers fixtures: $fx is absent (tools/make_hf_fixtures.py makes it)"
+fi
+
 # Bad input: one line, exit 2, nothing written.
 refused() {  # refused NAME TEXT DIR [import options]
   local name=$1 want=$2 dir=$3

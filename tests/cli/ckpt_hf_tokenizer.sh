@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The tokenizer of `ckpt import-hf`: a folder's tokenizer.json is stored in the checkpoint (and
+# next to model.ini) with the Smooth Reading special tokens added, its identity in the manifest;
+# the embedding grows when their ids pass vocab_size, new rows starting as the mean row; export-hf
+# writes it back; training carries it into its checkpoints and refuses data of another
+# tokenizer. Bad tokenizers (another model type, a vocabulary larger than vocab_size) are refused
+# with one line, exit 2, and nothing written. Folders and tokenizers are made here by Python
+# scripts of the standard library only.
+set -u
+source "$(dirname "$0")/lib.bash"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+py=${SR_PYTHON:-python3}
+
+# make_hf.py OUT VOCAB TIED: a random tiny Qwen2 folder in f32 (hidden 64, 2 layers, 4/2 heads,
+# MLP 176).
+cat >make_hf.py <<'PY'
+import json, os, random, struct, sys
+out, V, tied = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "tied"
+os.makedirs(out)
+H, L, NH, NKV, I = 64, 2, 4, 2, 176
+hd = H // NH
+cfg = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": H,
+       "num_hidden_layers": L, "num_attention_heads": NH, "num_key_value_heads": NKV,
+       "intermediate_size": I, "vocab_size": V, "hidden_act": "silu",
+       "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}, "rms_norm_eps": 1e-6,
+       "tie_word_embeddings": tied, "use_sliding_window": False, "sliding_window": None}
+shapes = [("model.embed_tokens.weight", [V, H])]
+for l in range(L):
+    p = "model.layers.%d." % l
+    shapes += [(p + "input_layernorm.weight", [H]), (p + "self_attn.q_proj.weight", [NH * hd, H]),
+               (p + "self_attn.q_proj.bias", [NH * hd]), (p + "self_attn.k_proj.weight", [NKV * hd, H]),
+               (p + "self_attn.k_proj.bias", [NKV * hd]), (p + "self_attn.v_proj.weight", [NKV * hd, H]),
+               (p + "self_attn.v_proj.bias", [NKV * hd]), (p + "self_attn.o_proj.weight", [H, NH * hd]),
+               (p + "post_attention_layernorm.weight", [H]), (p + "mlp.gate_proj.weight", [I, H]),
+               (p + "mlp.up_proj.weight", [I, H]), (p + "mlp.down_proj.weight", [H, I])]
+shapes.append(("model.norm.weight", [H]))
+if not tied:
+    shapes.append(("lm_head.weight", [V, H]))
+rng = random.Random(V)
+header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+for name, shape in shapes:
+    n = 1
+    for d in shape:
+        n *= d
+    b = struct.pack("<%df" % n, *[(1.0 if "norm" in name else 0.0) + rng.gauss(0, 0.1) for _ in range(n)])
+    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(header).encode()
+h += b" " * ((8 - (8 + len(h)) % 8) % 8)
+with open(os.path.join(out, "model.safetensors"), "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=2)
+PY
+
+# make_tok.py OUT VARIANT: a byte-level BPE tokenizer.json with Qwen2's structure: the 256 byte
+# symbols, 4 merges (ids 256..259), and added tokens. Variants: plain (<|endoftext|> = 260), two
+# (and <|im_start|> = 261), all
+# (also the nine Smooth Reading tokens, 261..269), wordpiece (model type WordPiece), big (a
+# vocabulary of 300 entries).
+cat >make_tok.py <<'PY'
+import json, sys
+out, variant = sys.argv[1], sys.argv[2]
+bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+cs, n = bs[:], 0
+for b in range(256):
+    if b not in bs:
+        bs.append(b)
+        cs.append(256 + n)
+        n += 1
+vocab = {chr(c): i for i, c in enumerate(sorted(cs, key=lambda c: bs[cs.index(c)]))}
+merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n")]
+for a, b in merges:
+    vocab[a + b] = len(vocab)
+if variant == "big":
+    for i in range(300 - len(vocab)):
+        vocab["x%d" % i] = len(vocab)
+def tok(i, content):
+    return {"id": i, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
+            "normalized": False, "special": True}
+added = [tok(len(vocab), "<|endoftext|>")]
+if variant == "two":
+    added.append(tok(len(vocab) + 1, "<|im_start|>"))
+if variant == "all":
+    for name in ["<bos>", "<eos>", "<query>", "<chunk>", "<summary>", "<read>", "<stop>", "<answer>", "<pad>"]:
+        added.append(tok(len(vocab) + len(added), name))
+bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+regex = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+j = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+     "normalizer": {"type": "NFC"},
+     "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+         {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False}, bl]},
+     "post_processor": bl, "decoder": bl,
+     "model": {"type": "WordPiece" if variant == "wordpiece" else "BPE", "dropout": None, "unk_token": None,
+               "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": False,
+               "byte_fallback": False, "ignore_merges": False, "vocab": vocab,
+               "merges": ["%s %s" % m for m in merges]}}
+with open(out, "w", encoding="utf-8") as f:
+    json.dump(j, f, ensure_ascii=False, indent=2)
+PY
+
+# rows.py SOURCE EXPORT N0 NEW_IDS: the export's embedding (and untied head) keep the source's
+# rows, and the rows NEW_IDS (comma-separated ids and a-b ranges) are the mean of rows 0..N0-1.
+cat >rows.py <<'PY'
+import json, struct, sys
+def load(folder):
+    data = open(folder + "/model.safetensors", "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    out = {}
+    for k, v in json.loads(data[8:8 + n]).items():
+        if k != "__metadata__" and ("embed" in k or "lm_head" in k):
+            b, e = v["data_offsets"]
+            vals = struct.unpack("<%df" % ((e - b) // 4), data[8 + n + b:8 + n + e])
+            H = v["shape"][1]
+            out[k] = [vals[i:i + H] for i in range(0, len(vals), H)]
+    return out
+src, exp, n0 = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
+new = []
+for part in sys.argv[4].split(","):
+    a, _, b = part.partition("-")
+    new += list(range(int(a), int(b or a) + 1))
+bad = 0
+for name, rows in src.items():
+    got = exp[name]
+    H = len(rows[0])
+    mean = [sum(r[k] for r in rows[:n0]) / n0 for k in range(H)]
+    bad += sum(got[i] != rows[i] for i in range(len(rows)) if i not in new)
+    bad += sum(abs(got[i][k] - mean[k]) > 1e-6 for i in new for k in range(H))
+    print("%s: %d rows (source %d), new rows %s" % (name, len(got), len(rows), sys.argv[4]))
+sys.exit(1 if bad or not src else 0)
+PY
+
+check() {  # check NAME COMMAND...: the command succeeds
+  local name=$1
+  shift
+  if "$@" >log.txt 2>&1; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name:"
+    cat log.txt
+    fails=$((fails + 1))
+  fi
+}
+fnv() {  # the identity of a tokenizer.json: bpe- and FNV-1a 64 of its bytes
+  "$py" -c 'import sys
+h = 0xcbf29ce484222325
+for c in open(sys.argv[1], "rb").read():
+    h = ((h ^ c) * 0x100000001b3) & 0xffffffffffffffff
+print("bpe-%016x" % h)' "$1"
+}
+
+"$py" make_hf.py hf-fits 272 tied || exit 1
+"$py" make_tok.py hf-fits/tokenizer.json plain || exit 1
+"$py" make_hf.py hf-grow 264 untied || exit 1
+cp hf-fits/tokenizer.json hf-grow/
+"$py" make_hf.py hf-all 272 tied || exit 1
+"$py" make_tok.py hf-all/tokenizer.json all || exit 1
+
+# Room in vocab_size: the nine tokens take ids 261..269, rows start as the mean of 0..260.
+check "import with a tokenizer" "$SR_BIN" ckpt import-hf hf-fits --out ck-fits
+step=ck-fits/checkpoints/step_00000000
+check "tokenizer.json in the checkpoint" cmp ck-fits/tokenizer.json $step/tokenizer.json
+check "manifest names its identity" grep -qx "tokenizer = $(fnv $step/tokenizer.json)" $step/manifest
+check "vocab_size unchanged" grep -qx "vocab_size = 272" ck-fits/model.ini
+check "special tokens added" "$py" -c 'import json, sys
+t = {a["content"]: a for a in json.load(open(sys.argv[1]))["added_tokens"]}
+names = ["<bos>", "<eos>", "<query>", "<chunk>", "<summary>", "<read>", "<stop>", "<answer>", "<pad>"]
+assert [t[n]["id"] for n in names] == list(range(261, 270)), t
+assert all(t[n]["special"] for n in names) and t["<|endoftext|>"]["id"] == 260' $step/tokenizer.json
+check "inspect shows the tokenizer" sh -c "\"$SR_BIN\" ckpt inspect $step | grep -q 'tokenizer   bpe-'"
+check "export" "$SR_BIN" ckpt export-hf ck-fits --out ex-fits
+check "export writes the checkpoint's tokenizer.json" cmp ex-fits/tokenizer.json $step/tokenizer.json
+check "new rows are the mean row, the others the source's" "$py" rows.py hf-fits ex-fits 261 261-269
+
+# No room: the embedding and the untied head grow to 270 rows.
+check "import growing the vocabulary" "$SR_BIN" ckpt import-hf hf-grow --out ck-grow
+check "vocab_size grown" grep -qx "vocab_size = 270" ck-grow/model.ini
+check "export of the grown model" "$SR_BIN" ckpt export-hf ck-grow --out ex-grow
+check "exported config has the new vocab_size" grep -q '"vocab_size": 270' ex-grow/config.json
+check "grown rows (embedding and head) are the mean row" "$py" rows.py hf-grow ex-grow 261 261-269
+# With --tp 2 the grown vocab_size (271 ids) is rounded up to a multiple of 2; the extra row too
+# starts as the mean.
+cp -r hf-grow hf-grow2 && "$py" make_tok.py hf-grow2/tokenizer.json two
+check "grown to a multiple of --tp" "$SR_BIN" ckpt import-hf hf-grow2 --out ck-grow2 --tp 2
+check "vocab_size 272" grep -qx "vocab_size = 272" ck-grow2/model.ini
+check "export it" "$SR_BIN" ckpt export-hf ck-grow2 --out ex-grow2
+check "rows 262..271 are the mean row" "$py" rows.py hf-grow2 ex-grow2 262 262-271
+
+# A tokenizer that has them all is kept byte for byte.
+check "import a complete tokenizer" "$SR_BIN" ckpt import-hf hf-all --out ck-all
+check "kept byte for byte" cmp hf-all/tokenizer.json ck-all/checkpoints/step_00000000/tokenizer.json
+check "its identity is the source's" grep -qx "tokenizer = $(fnv hf-all/tokenizer.json)" ck-all/checkpoints/step_00000000/manifest
+
+# Training: byte-tokenized data is refused by a checkpoint with a BPE tokenizer, naming both.
+"$SR_BIN" data from-text /usr/share/common-licenses/GPL-3 --out bytes.h5 --sample-tokens 256 >/dev/null || exit 1
+args=(--config "$SR_SOURCE_DIR/configs/train/demo-cpu.ini" --config ck-fits/model.ini --train.threads 1
+      --train.global_batch_tokens 1024 --train.micro_batch_tokens 512 --train.log_every 1)
+id=$(fnv $step/tokenizer.json)
+expect_user_error "init_from with data of another tokenizer" \
+  "data.path bytes.h5 has tokenizer 'byte' but checkpoint.init_from = ck-fits has tokenizer '$id'" \
+  "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 1 --train.out_dir run-bad --checkpoint.init_from ck-fits
+# A checkpoint without a tokenizer counts as byte: the same data trains from it.
+cp -r hf-fits hf-notok && rm hf-notok/tokenizer.json
+check "import without tokenizer.json" "$SR_BIN" ckpt import-hf hf-notok --out ck-notok
+check "no tokenizer key" sh -c "! grep -q '^tokenizer' ck-notok/checkpoints/step_00000000/manifest"
+check "byte data trains from it" "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 1 \
+  --train.out_dir run-byte --checkpoint.init_from ck-notok
+
+# With data tokenized by the checkpoint's tokenizer.json (when data from-text takes one).
+if "$SR_BIN" data from-text --help 2>&1 | grep -q -- "--tokenizer"; then
+  check "data with the checkpoint's tokenizer" "$SR_BIN" data from-text /usr/share/common-licenses/GPL-3 \
+    --tokenizer ck-fits/tokenizer.json --out bpe.h5 --sample-tokens 256
+  check "init_from trains on it" "$SR_BIN" train "${args[@]}" --data.path bpe.h5 --train.steps 2 \
+    --train.out_dir run --checkpoint.init_from ck-fits --checkpoint.every 1
+  for s in 1 2; do
+    d=run/checkpoints/step_0000000$s
+    check "step $s carries tokenizer.json" cmp $d/tokenizer.json $step/tokenizer.json
+    check "step $s names it" grep -qx "tokenizer = $id" $d/manifest
+  done
+  check "resume carries it too" "$SR_BIN" train "${args[@]}" --data.path bpe.h5 --train.steps 3 --train.out_dir run
+  check "step 3 carries tokenizer.json" cmp run/checkpoints/step_00000003/tokenizer.json $step/tokenizer.json
+  expect_user_error "resume with data of another tokenizer" \
+    "data.path bytes.h5 has tokenizer 'byte' but the resumed checkpoint (step 3) has tokenizer '$id'" \
+    "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 4 --train.out_dir run
+  check "export of the trained run" "$SR_BIN" ckpt export-hf run --out ex-run
+  check "its tokenizer.json" cmp ex-run/tokenizer.json $step/tokenizer.json
+else
+  echo "skip training on BPE data: this build's data from-text has no --tokenizer"
+fi
+# A tokenizer.json edited after the checkpoint was written: a damaged checkpoint.
+cp -r ck-fits ck-edited && echo " " >>ck-edited/checkpoints/step_00000000/tokenizer.json
+expect_user_error "edited tokenizer.json" "tokenizer.json: its identity is" \
+  "$SR_BIN" ckpt export-hf ck-edited --out ex-edited
+
+# Bad tokenizers: one line, exit 2, nothing written.
+refused() {  # refused NAME TEXT DIR
+  expect_user_error "$1" "$2" "$SR_BIN" ckpt import-hf "$3" --out bad-out
+  if [ -e bad-out ] || ls -a | grep -q tmp-import; then
+    echo "FAIL $1: something was written"
+    fails=$((fails + 1))
+  fi
+}
+cp -r hf-fits hf-wp && "$py" make_tok.py hf-wp/tokenizer.json wordpiece
+refused "another model type" "tokenizer.json: model type 'WordPiece': only BPE tokenizers" hf-wp
+cp -r hf-fits hf-big && "$py" make_tok.py hf-big/tokenizer.json big
+refused "vocabulary larger than vocab_size" \
+  "tokenizer.json: its vocabulary has 301 tokens (highest id 300) but config.json's vocab_size is 272" hf-big
+cp -r hf-fits hf-junk && echo '{"model": ' >hf-junk/tokenizer.json
+refused "invalid JSON" "tokenizer.json: invalid JSON" hf-junk
+
+[ "$fails" -eq 0 ] && echo "OK: ckpt import-hf / export-hf tokenizer"
+exit "$fails"
