@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "dataset/tokenizer.h"
 
 namespace fs = std::filesystem;
 
@@ -256,14 +257,7 @@ void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::
 }
 
 std::string tokenizer_identity_of_json(std::string_view bytes) {
-  uint64_t h = 14695981039346656037ull;  // FNV-1a 64-bit
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "bpe-%016llx", (unsigned long long)h);
-  return buf;
+  return tokenizer_identity_of_json_bytes(bytes);  // the datasets' definition: one for both
 }
 
 const std::vector<std::string>& smooth_reading_special_tokens() {

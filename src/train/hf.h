@@ -41,7 +41,8 @@ struct HfExportOptions {
 };
 
 // The identity of a tokenizer.json, as datasets and checkpoints record it: "bpe-" and the
-// FNV-1a 64-bit hash of the file's exact bytes in 16 lowercase hex digits.
+// FNV-1a 64-bit hash of the file's exact bytes in 16 lowercase hex digits
+// (tokenizer_identity_of_json_bytes of dataset/tokenizer.h).
 std::string tokenizer_identity_of_json(std::string_view json_bytes);
 
 // The Smooth Reading special tokens every checkpoint's vocabulary holds (the byte tokenizer's
