@@ -786,7 +786,8 @@ void BpeTokenizer::encode_normalized(std::string_view text, std::vector<uint32_t
 }
 
 void BpeTokenizer::encode_append(std::string_view text, std::vector<uint32_t>& out) const {
-  out.reserve(out.size() + text.size() / 3 + 4);
+  if (out.capacity() < out.size() + text.size() / 3 + 4)
+    out.reserve(std::max(out.size() + text.size() / 3 + 4, 2 * out.capacity()));
   raw_added_->split(
       text, [&](std::string_view s) { encode_normalized(s, out); },
       [&](uint32_t id) { out.push_back(id); });

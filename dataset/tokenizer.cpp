@@ -20,7 +20,10 @@ const char* special_name(Special s) {
 }
 
 void ByteTokenizer::encode_append(std::string_view text, std::vector<uint32_t>& out) const {
-  out.reserve(out.size() + text.size());
+  // Growing by at least doubling: reserving the exact size on every append would copy the
+  // whole vector each time a sample is built from many short texts.
+  if (out.capacity() < out.size() + text.size())
+    out.reserve(std::max(out.size() + text.size(), 2 * out.capacity()));
   for (unsigned char c : text) out.push_back(c);
 }
 

@@ -1,4 +1,4 @@
-// `smoothread bench <train|compare|kernels|reader|comm>`: measurements, never pass/fail tests.
+// `smoothread bench <train|compare|kernels|reader|read|comm|tokenizer>`: measurements, never pass/fail tests.
 #include "cli/bench_comm.h"
 #include "cli/commands.h"
 #include "cli/data_commands.h"
@@ -13,6 +13,7 @@ int bench_train(const std::vector<std::string>& args);
 int bench_kernels(const std::vector<std::string>& args);
 int bench_read(const std::vector<std::string>& args);
 int bench_compare(const std::vector<std::string>& args);
+int bench_tokenizer(const std::vector<std::string>& args);
 
 namespace {
 const char* kBenchUsage =
@@ -23,14 +24,15 @@ const char* kBenchUsage =
     "  kernels GPU kernels alone: attention, GEMMs, memory-bound (TFLOP/s, GB/s)\n"
     "  reader  training-reader throughput over a token dataset (tokens/s, GB/s)\n"
     "  read    inference: time to answer, prefill/decode tokens/s, memory (Smooth Reading or one-round)\n"
-    "  comm    collective bandwidth over all ranks (MPI or NCCL)\n\n"
+    "  comm    collective bandwidth over all ranks (MPI or NCCL)\n"
+    "  tokenizer encoding throughput of a tokenizer on one core (MB/s), tokens per byte\n\n"
     "`smoothread bench <benchmark> --help` describes each one.\n";
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& args) {
   if (args.empty()) {
     if (log_rank() == 0) std::fputs(kBenchUsage, stdout);
-    throw UserError("bench: expected a benchmark: train, compare, kernels, reader or comm");
+    throw UserError("bench: expected a benchmark: train, compare, kernels, reader, read, comm or tokenizer");
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     if (log_rank() == 0) std::fputs(kBenchUsage, stdout);
@@ -43,7 +45,8 @@ int cmd_bench(const std::vector<std::string>& args) {
   if (args[0] == "reader") return bench_reader(rest);
   if (args[0] == "read") return bench_read(rest);
   if (args[0] == "comm") return bench_comm(rest);
-  throw UserError("bench: unknown benchmark '" + args[0] + "': expected train, compare, kernels, reader or comm");
+  if (args[0] == "tokenizer") return bench_tokenizer(rest);
+  throw UserError("bench: unknown benchmark '" + args[0] + "': expected train, compare, kernels, reader, read, comm or tokenizer");
 }
 
 }  // namespace sr

@@ -15,6 +15,7 @@
 #include "cli/data_commands.h"
 #include "cli/read_common.h"
 #include "core/error.h"
+#include "dataset/tokenizer.h"
 #include "core/threads.h"
 #include "core/timer.h"
 #include "dataset/synthetic.h"
@@ -115,6 +116,9 @@ int cmd_eval(const std::vector<std::string>& args) {
   }
 
   const CheckpointInfo info = read_checkpoint_info(cli.checkpoint);
+  // The checkpoint's own vocabulary: its tokenizer.json, else the byte tokenizer.
+  const Tokenizer tokenizer = load_tokenizer(info.tokenizer_json.empty() ? "byte" : info.tokenizer_json);
+  cli.read.tokenizer = &tokenizer;
   validate_read_options(cli.read, info.config);
   const Haystack haystack = words.empty() ? Haystack::default_words() : Haystack::from_word_file(words);
   std::vector<SyntheticTask> tasks;

@@ -10,6 +10,7 @@
 #include "cli/data_commands.h"
 #include "cli/read_common.h"
 #include "core/error.h"
+#include "dataset/tokenizer.h"
 #include "core/timer.h"
 
 namespace po = boost::program_options;
@@ -95,6 +96,9 @@ int cmd_read(const std::vector<std::string>& args) {
   const bool writer = !grid || grid->world_rank == 0;
 
   const CheckpointInfo info = read_checkpoint_info(cli.checkpoint);
+  // The checkpoint's own vocabulary: its tokenizer.json, else the byte tokenizer.
+  const Tokenizer tokenizer = load_tokenizer(info.tokenizer_json.empty() ? "byte" : info.tokenizer_json);
+  cli.read.tokenizer = &tokenizer;
   validate_read_options(cli.read, info.config);
   const std::vector<ReadRecord> records = read_inputs(input);
   std::vector<ReadInput> inputs;

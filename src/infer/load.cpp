@@ -64,6 +64,7 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   };
   CheckpointInfo info;
   info.dir = dir;
+  if (fs::exists(dir + "/tokenizer.json")) info.tokenizer_json = dir + "/tokenizer.json";
   info.step = int64_t(num("step"));
   ModelConfig& c = info.config;
   c.hidden_size = int64_t(num("model.hidden_size"));

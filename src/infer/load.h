@@ -15,6 +15,9 @@ struct CheckpointInfo {
   std::string dir;  // the step directory
   int64_t step = 0;
   ModelConfig config;
+  // The step directory's tokenizer.json when it holds one (the model's BPE vocabulary), else
+  // empty: the byte tokenizer.
+  std::string tokenizer_json;
 };
 
 // `path`: a step directory, a checkpoints/ directory (its `latest`) or a run's out_dir.
