@@ -46,7 +46,7 @@ double estimated_bytes(const ModelConfig& m, int64_t T, Recompute rc) {
   const double attn_half = 2 * (H + qkv + attn_out + H) + 4 * double(m.num_attention_heads) + 4;
   const double mlp_half = 2 * (H + 3 * I) + 4;
   const double block_input = 2 * H;
-  double per_token = block_input * (L + 1) + 2 * 4 * H + 2 * 2 * I;  // + gradient scratch
+  double per_token = block_input * (L + 1) + 2 * 4 * H + 2 * 2 * I + 12;  // + gradient scratch, loss rows
   switch (rc) {
     case Recompute::none: per_token += L * (attn_half + mlp_half); break;
     case Recompute::attn: per_token += attn_half + L * mlp_half; break;

@@ -104,9 +104,11 @@ void Transformer::plan_activations(Arena& a) {
   final_rstd_ = a.alloc(DType::f32, {Tm});
   proj_out_ = a.alloc(act, {Tm, H});
   logits_ = a.alloc(act, {C, vocab_});
-  row_max_ = a.alloc(DType::f32, {C});
-  sumexp_ = a.alloc(DType::f32, {C});
-  target_logit_ = a.alloc(DType::f32, {C});
+  // Row statistics of every token (not only the chunk's): the loss is summed once per step,
+  // after the backward has been queued, so the host never waits inside the step.
+  row_max_ = a.alloc(DType::f32, {Tm});
+  sumexp_ = a.alloc(DType::f32, {Tm});
+  target_logit_ = a.alloc(DType::f32, {Tm});
   dres_ = a.alloc(act, {Tm, H});
   dln_ = a.alloc(act, {Tm, H});
   dattn_ = a.alloc(act, {Tm, nh_ * hd_});
@@ -204,14 +206,13 @@ void Transformer::mlp_forward(int64_t l, const Tensor& mid, MlpActs& m, bool wri
   ops::add_inplace(out, rows(proj_out_));
 }
 
-double Transformer::lm_head(bool backward) {
+void Transformer::lm_head(bool backward) {
   const int64_t C = logits_.dim(0);
-  double loss = 0.0;
   for (int64_t c0 = 0; c0 < T_; c0 += C) {
     const int64_t n = std::min(C, T_ - c0);
     const Tensor x = final_ln_.rows(c0, n), logits = logits_.rows(0, n);
-    const Tensor rmax = row_max_.rows(0, n), sumexp = sumexp_.rows(0, n);
-    const Tensor tl = target_logit_.rows(0, n), targets = targets_.rows(c0, n);
+    const Tensor rmax = row_max_.rows(c0, n), sumexp = sumexp_.rows(c0, n);
+    const Tensor tl = target_logit_.rows(c0, n), targets = targets_.rows(c0, n);
     ops::linear_forward(logits, x, weights_.lm_head, Tensor{});
     // Vocab-parallel softmax statistics: global max, then sums relative to it.
     ops::logits_row_max(rmax, logits);
@@ -220,12 +221,15 @@ double Transformer::lm_head(bool backward) {
     tp_all_reduce(sumexp);
     ops::logits_gather_target(tl, logits, targets, vocab_start_);
     tp_all_reduce(tl);
-    loss += ops::cross_entropy_loss_sum(rmax, sumexp, tl, mask_.rows(c0, n));
     if (!backward) continue;
     ops::cross_entropy_backward(logits, rmax, sumexp, targets, weight_.rows(c0, n), vocab_start_);
     ops::linear_backward(dln_.rows(c0, n), grads_.lm_head, Tensor{}, logits, x, weights_.lm_head, false);
   }
-  return loss;
+}
+
+double Transformer::loss_sum() {
+  return ops::cross_entropy_loss_sum(row_max_.rows(0, T_), sumexp_.rows(0, T_), target_logit_.rows(0, T_),
+                                     mask_.rows(0, T_));
 }
 
 void Transformer::mlp_backward(int64_t l, const Tensor& mid, MlpActs& m) {
@@ -278,8 +282,8 @@ double Transformer::forward_backward(bool backward,
   }
   ops::rmsnorm_forward(rows(final_ln_), final_rstd_.rows(0, T_), rows(resid_[size_t(L)]),
                        params_.final_norm, float(cfg_.rms_norm_eps));
-  const double loss = lm_head(backward);
-  if (!backward) return loss;
+  lm_head(backward);
+  if (!backward) return loss_sum();
 
   // dln_ holds the gradient of the final norm's output (partial over vocab shards).
   tp_all_reduce(rows(dln_));
@@ -297,7 +301,7 @@ double Transformer::forward_backward(bool backward,
     if (layer_grads_done) layer_grads_done(l);
   }
   ops::embedding_backward(grads_.embed, rows(dres_), tokens, vocab_start_);
-  return loss;
+  return loss_sum();
 }
 
 }  // namespace sr

@@ -83,7 +83,10 @@ class Transformer {
   // Recompute::except_attention, where its output is kept).
   void attention_forward(int64_t l, AttnActs& a, bool recomputing);
   void mlp_forward(int64_t l, const Tensor& mid, MlpActs& m, bool write_output);
-  double lm_head(bool backward);
+  // Logits chunk by chunk, their row statistics, and (backward) the gradient into dln_.
+  void lm_head(bool backward);
+  // Σ weight · cross-entropy over the batch's rows (the one device-to-host read of a step).
+  double loss_sum();
   void attention_backward(int64_t l, AttnActs& a);
   void mlp_backward(int64_t l, const Tensor& mid, MlpActs& m);
   void tp_all_reduce(Tensor x, ReduceOp op = ReduceOp::sum);
@@ -112,7 +115,7 @@ class Transformer {
   // Scratch.
   Tensor proj_out_;                 // [Tmax,H] o_proj / down_proj output before the residual add
   Tensor logits_;                   // [chunk, V_l]
-  Tensor row_max_, sumexp_, target_logit_;  // [chunk]
+  Tensor row_max_, sumexp_, target_logit_;  // [T]
   Tensor dres_, dln_;               // [Tmax,H]
   Tensor dattn_, dq_, dk_, dv_;     // [Tmax,nh_l·hd], [Tmax,nh_l,hd], [Tmax,nkv_l,hd] ×2
   Tensor dact_, dgate_, dup_;       // [Tmax,I_l]
