@@ -65,6 +65,56 @@ struct Measured {
   TrainBenchResult r;
 };
 
+// The side-by-side table (Markdown) and one JSON line per measurement, for the pairs measured so
+// far: rewritten after each context, so a run cut short keeps what it measured.
+void write_results(const std::vector<Measured>& results, const ModelConfig& model_cfg, int64_t window,
+                   const std::string& json_path, const std::string& markdown_path, bool final) {
+  // Side by side, with the ratios.
+  std::string md =
+      "| context | full: tokens/s | MFU | memory | window " + std::to_string(window) +
+      ": tokens/s | MFU | memory | measured speed-up | FLOP ratio (bound at equal efficiency) |\n"
+      "|---|---|---|---|---|---|---|---|---|\n";
+  Json rows = Json::array();
+  char line[512];
+  for (size_t i = 0; i + 1 < results.size(); i += 2) {
+    const Measured &f = results[i], &s = results[i + 1];
+    ModelConfig mf = model_cfg, ms = model_cfg;
+    mf.sliding_window = 0, ms.sliding_window = window;
+    const double flop_ratio = mf.train_flops_per_token(f.tokens) / ms.train_flops_per_token(s.tokens);
+    const double speedup = s.r.tokens_per_s / f.r.tokens_per_s;
+    std::snprintf(line, sizeof line,
+                  "| %lld | %.0f | %.1f%% | %.1f GiB (%s) | %.0f | %.1f%% | %.1f GiB (%s) | %.2fx | %.2fx |\n",
+                  (long long)f.tokens, f.r.tokens_per_s, 100 * f.r.mfu, f.r.memory_gib,
+                  recompute_name(f.recompute), s.r.tokens_per_s, 100 * s.r.mfu, s.r.memory_gib,
+                  recompute_name(s.recompute), speedup, flop_ratio);
+    md += line;
+    for (const Measured* m : {&f, &s})
+      rows.push_back({{"system", "smoothread"},
+                      {"attention", m->window ? "window " + std::to_string(m->window) : std::string("full")},
+                      {"tokens", m->tokens},
+                      {"tokens_per_s", m->r.tokens_per_s},
+                      {"seconds_per_step", m->r.seconds_per_step},
+                      {"mfu", m->r.mfu},
+                      {"memory_gib", m->r.memory_gib},
+                      {"recompute", recompute_name(m->recompute)},
+                      {"speedup_vs_full", m->window ? speedup : 1.0},
+                      {"flop_ratio", m->window ? flop_ratio : 1.0}});
+  }
+  if (final) info("bench compare: %s\n%s", model_cfg.summary().c_str(), md.c_str());
+  if (log_rank() == 0) {
+    if (!json_path.empty()) {
+      std::ofstream f(json_path);
+      for (const Json& r : rows) f << r.dump() << "\n";
+      if (!f) user_error("bench compare: cannot write " + json_path);
+    }
+    if (!markdown_path.empty()) {
+      std::ofstream f(markdown_path);
+      f << md;
+      if (!f) user_error("bench compare: cannot write " + markdown_path);
+    }
+  }
+}
+
 }  // namespace
 
 int bench_compare(const std::vector<std::string>& args) {
@@ -132,52 +182,10 @@ int bench_compare(const std::vector<std::string>& args) {
            r.seconds_per_step, r.tokens_per_s, 100 * r.mfu, r.memory_gib);
       results.push_back({T, w, c.recompute, r});
     }
+    write_results(results, cfg.model, window, json_path, markdown_path, false);
   }
 
-  // Side by side, with the ratios.
-  std::string md =
-      "| context | full: tokens/s | MFU | memory | window " + std::to_string(window) +
-      ": tokens/s | MFU | memory | measured speed-up | FLOP ratio (bound at equal efficiency) |\n"
-      "|---|---|---|---|---|---|---|---|---|\n";
-  Json rows = Json::array();
-  char line[512];
-  for (size_t i = 0; i + 1 < results.size(); i += 2) {
-    const Measured &f = results[i], &s = results[i + 1];
-    ModelConfig mf = cfg.model, ms = cfg.model;
-    mf.sliding_window = 0, ms.sliding_window = window;
-    const double flop_ratio = mf.train_flops_per_token(f.tokens) / ms.train_flops_per_token(s.tokens);
-    const double speedup = s.r.tokens_per_s / f.r.tokens_per_s;
-    std::snprintf(line, sizeof line,
-                  "| %lld | %.0f | %.1f%% | %.1f GiB (%s) | %.0f | %.1f%% | %.1f GiB (%s) | %.2fx | %.2fx |\n",
-                  (long long)f.tokens, f.r.tokens_per_s, 100 * f.r.mfu, f.r.memory_gib,
-                  recompute_name(f.recompute), s.r.tokens_per_s, 100 * s.r.mfu, s.r.memory_gib,
-                  recompute_name(s.recompute), speedup, flop_ratio);
-    md += line;
-    for (const Measured* m : {&f, &s})
-      rows.push_back({{"system", "smoothread"},
-                      {"attention", m->window ? "window " + std::to_string(m->window) : std::string("full")},
-                      {"tokens", m->tokens},
-                      {"tokens_per_s", m->r.tokens_per_s},
-                      {"seconds_per_step", m->r.seconds_per_step},
-                      {"mfu", m->r.mfu},
-                      {"memory_gib", m->r.memory_gib},
-                      {"recompute", recompute_name(m->recompute)},
-                      {"speedup_vs_full", m->window ? speedup : 1.0},
-                      {"flop_ratio", m->window ? flop_ratio : 1.0}});
-  }
-  info("bench compare: %s\n%s", cfg.model.summary().c_str(), md.c_str());
-  if (log_rank() == 0) {
-    if (!json_path.empty()) {
-      std::ofstream f(json_path);
-      for (const Json& r : rows) f << r.dump() << "\n";
-      if (!f) user_error("bench compare: cannot write " + json_path);
-    }
-    if (!markdown_path.empty()) {
-      std::ofstream f(markdown_path);
-      f << md;
-      if (!f) user_error("bench compare: cannot write " + markdown_path);
-    }
-  }
+  write_results(results, cfg.model, window, json_path, markdown_path, true);
   return kExitOk;
 }
 
