@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <csignal>
-#include <cstdarg>
 #include <filesystem>
 
 #include "core/log.h"
@@ -241,13 +240,15 @@ EvalResult Trainer::evaluate() {
   return {loss / double(eval_targets_), eval_tokens_, eval_targets_};
 }
 
-void Trainer::write_metrics(const char* format, ...) {
+void Trainer::write_metrics(const Json& record) {
   if (!metrics_) return;
-  va_list args;
-  va_start(args, format);
-  std::vfprintf(metrics_, format, args);
-  va_end(args);
-  std::fputc('\n', metrics_);
+  // Written as {"key": value, ...} (the spacing scripts and tests read); dump() writes a
+  // non-finite number (a skipped step's loss) as null, so the line stays JSON.
+  std::string line = "{";
+  for (auto it = record.begin(); it != record.end(); ++it)
+    line += (it == record.begin() ? "" : ", ") + Json(it.key()).dump() + ": " + it.value().dump();
+  line += "}\n";
+  std::fwrite(line.data(), 1, line.size(), metrics_);
   std::fflush(metrics_);
 }
 
@@ -255,10 +256,7 @@ void Trainer::log_eval(const EvalResult& e, double seconds) {
   if (grid_.world_rank != 0) return;
   info("eval step %6lld | loss %.4f | tokens %lld | %.2f s", (long long)step_, e.loss,
        (long long)e.tokens, seconds);
-  char loss[32] = "null";  // JSON has no NaN
-  if (std::isfinite(e.loss)) std::snprintf(loss, sizeof loss, "%.6f", e.loss);
-  write_metrics("{\"step\": %lld, \"eval_loss\": %s, \"eval_tokens\": %lld, \"eval_targets\": %lld}",
-                (long long)step_, loss, (long long)e.tokens, (long long)e.targets);
+  write_metrics({{"step", step_}, {"eval_loss", e.loss}, {"eval_tokens", e.tokens}, {"eval_targets", e.targets}});
 }
 
 void Trainer::log_step(const StepResult& r, double step_seconds) {
@@ -279,12 +277,16 @@ void Trainer::log_step(const StepResult& r, double step_seconds) {
          (long long)r.step, (long long)cfg_.steps, r.loss, r.lr, r.grad_norm, tok_s, mfu.c_str(),
          format_duration(eta).c_str(), r.skipped ? " | SKIPPED (non-finite)" : "");
   }
-  write_metrics("{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6e, \"grad_norm\": %.6f, \"tokens\": %lld, "
-                "\"targets\": %lld, \"tokens_per_s\": %.1f, \"model_tflops_per_s\": %.4f, "
-                "\"elapsed_s\": %.3f, \"skipped\": %s}",
-                (long long)r.step, r.loss, r.lr, r.grad_norm, (long long)r.tokens,
-                (long long)r.targets, tok_s, r.flops / std::max(step_seconds, 1e-9) / 1e12,
-                train_seconds_, r.skipped ? "true" : "false");
+  write_metrics({{"step", r.step},
+                 {"loss", r.loss},
+                 {"lr", r.lr},
+                 {"grad_norm", r.grad_norm},
+                 {"tokens", r.tokens},
+                 {"targets", r.targets},
+                 {"tokens_per_s", tok_s},
+                 {"model_tflops_per_s", r.flops / std::max(step_seconds, 1e-9) / 1e12},
+                 {"elapsed_s", train_seconds_},
+                 {"skipped", r.skipped}});
 }
 
 std::string Trainer::save() {

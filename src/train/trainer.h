@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "comm/process_grid.h"
+#include "core/json.h"
 #include "dataset/loader.h"
 #include "model/transformer.h"
 #include "train/checkpoint.h"
@@ -63,7 +64,7 @@ class Trainer {
   void log_step(const StepResult& r, double step_seconds);
   void log_eval(const EvalResult& e, double seconds);
   // The one writer of metrics.jsonl (rank 0): one JSON record per call.
-  void write_metrics(const char* format, ...) __attribute__((format(printf, 2, 3)));
+  void write_metrics(const Json& record);  // one line of metrics.jsonl
 
   RunConfig cfg_;
   ProcessGrid& grid_;

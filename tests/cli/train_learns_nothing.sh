@@ -37,6 +37,19 @@ expect_user_error "single-token samples" "has no trained tokens" \
 expect_user_error "loss not finite 5 steps in a row" "not finite 5 steps in a row" \
   "$SR_BIN" train "${args[@]}" --data.path data.h5 --train.out_dir diverged --train.steps 20 \
   --train.lr 1e30 --train.warmup_steps 0
+# Its skipped steps are still JSON lines in metrics.jsonl: a non-finite loss is null (JSON has
+# no NaN; a reader that rejects NaN must be able to read the file).
+if "$SR_PYTHON" - diverged/metrics.jsonl <<'PY'; then
+import json, sys
+def refuse(c): raise ValueError("not JSON: " + c)
+rows = [json.loads(line, parse_constant=refuse) for line in open(sys.argv[1])]
+assert any(r["skipped"] and r["loss"] is None for r in rows), rows
+PY
+  echo "ok   skipped steps in metrics.jsonl are JSON with a null loss"
+else
+  echo "FAIL skipped steps in metrics.jsonl are not JSON"
+  fails=$((fails + 1))
+fi
 
 # Truncated in place while training reads it. Without compression HDF5 reads the missing part
 # as zeros, without an error of its own.
