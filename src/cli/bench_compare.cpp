@@ -7,7 +7,7 @@
 //       --contexts 8k,16k,32k,64k --parallel.device cuda [--json F] [--markdown F] [--KEY V ...]
 //
 // Recomputation per context: `--recompute auto` (default) takes the first of none,
-// except_attention, full whose estimated memory fits 90 % of the device (or host) memory.
+// except_attention, full whose planned memory fits 90 % of the device (or host) memory.
 #include <omp.h>
 
 #include <cstdio>
@@ -22,6 +22,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "model/transformer.h"
+#include "train/run_config.h"
 
 namespace sr {
 namespace {
@@ -36,26 +38,14 @@ const char* kUsage =
     "those of `smoothread train` (e.g. --parallel.device cuda, --train.steps 2).\n";
 
 
-// Bytes a step needs under a recomputation mode: f32 master weights, gradients and AdamW
-// moments plus the bf16 copy (18 bytes per parameter), and the kept activations.
-double estimated_bytes(const ModelConfig& m, int64_t T, Recompute rc) {
-  const double H = double(m.hidden_size), L = double(m.num_hidden_layers), I = double(m.intermediate_size);
-  const double qkv = double(m.head_dim()) * double(m.num_attention_heads + 2 * m.num_key_value_heads);
-  const double attn_out = double(m.head_dim()) * double(m.num_attention_heads);
-  // bf16 activations per token: attention half (norm, q/k/v, output, mid) and MLP half.
-  const double attn_half = 2 * (H + qkv + attn_out + H) + 4 * double(m.num_attention_heads) + 4;
-  const double mlp_half = 2 * (H + 3 * I) + 4;
-  const double block_input = 2 * H;
-  double per_token = block_input * (L + 1) + 2 * 4 * H + 2 * 2 * I + 12;  // + gradient scratch, loss rows
-  switch (rc) {
-    case Recompute::none: per_token += L * (attn_half + mlp_half); break;
-    case Recompute::attn: per_token += attn_half + L * mlp_half; break;
-    case Recompute::full: per_token += attn_half + mlp_half; break;
-    case Recompute::except_attention:
-      per_token += attn_half + mlp_half + L * (2 * attn_out + 4 * double(m.num_attention_heads));
-      break;
-  }
-  return 18.0 * double(m.num_parameters()) + per_token * double(T);
+// Bytes a step holds under a recomputation mode: the model's arenas as its constructor plans
+// them (f32 master weights and gradients, the bf16 copy, the activations kept) and AdamW's two
+// f32 moments per parameter. Workspaces of cuBLASLt and cuDNN come on top (the 10 % margin).
+double planned_bytes(const RunConfig& c, Recompute rc, int tp) {
+  RunShape shape = run_shape(c);
+  shape.recompute = rc;
+  const Transformer::PlannedBytes b = Transformer::planned_bytes(c.model, shape, {nullptr, 0, tp});
+  return double(b.total() + 2 * b.params);
 }
 
 struct Measured {
@@ -166,7 +156,7 @@ int bench_compare(const std::vector<std::string>& args) {
       if (recompute == "auto") {
         c.recompute = Recompute::full;
         for (Recompute rc : {Recompute::none, Recompute::except_attention, Recompute::full}) {
-          if (capacity == 0 || estimated_bytes(c.model, T, rc) < 0.9 * double(capacity)) {
+          if (capacity == 0 || planned_bytes(c, rc, c.tp) < 0.9 * double(capacity)) {
             c.recompute = rc;
             break;
           }

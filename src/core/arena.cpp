@@ -48,6 +48,13 @@ void Arena::plan(const std::function<void(Arena&)>& plan_fn) {
   plan_fn(*this);
 }
 
+void Arena::measure(const std::function<void(Arena&)>& plan_fn) {
+  SR_ASSERT(base_ == nullptr && used_ == 0, "arena '" + name_ + "' is planned once");
+  plan_fn(*this);
+  capacity_ = align_up(used_);
+  used_ = 0;
+}
+
 std::string format_bytes(size_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = double(bytes);

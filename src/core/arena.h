@@ -31,6 +31,9 @@ class Arena {
 
   // Runs `plan` against a measuring pass, reserves the total, then runs it for real.
   void plan(const std::function<void(Arena&)>& plan);
+  // Only the measuring pass: capacity() is then what plan() would reserve, and nothing is
+  // allocated (the tensors `plan` assigned have no data).
+  void measure(const std::function<void(Arena&)>& plan);
 
  private:
   std::string name_;

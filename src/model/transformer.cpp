@@ -25,6 +25,9 @@ struct Transformer::MlpActs {
 };
 
 Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorParallel tp)
+    : Transformer(cfg, shape, tp, false) {}
+
+Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorParallel tp, bool measure_only)
     : cfg_(cfg),
       shape_(shape),
       tp_(tp),
@@ -34,7 +37,7 @@ Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorPa
       act_arena_("activations", shape.device) {
   cfg_.validate(tp_.size);
   SR_ASSERT(shape_.max_tokens > 0 && shape_.lm_head_chunk > 0, "run shape needs positive sizes");
-  ops::set_attention_settings(shape_.attention);
+  if (!measure_only) ops::set_attention_settings(shape_.attention);
   hd_ = cfg_.head_dim();
   nh_ = cfg_.num_attention_heads / tp_.size;
   nkv_ = cfg_.num_key_value_heads / tp_.size;
@@ -42,18 +45,30 @@ Transformer::Transformer(const ModelConfig& cfg, const RunShape& shape, TensorPa
   vocab_ = cfg_.vocab_size / tp_.size;
   vocab_start_ = vocab_ * tp_.rank;
   specs_ = parameter_specs(cfg_, tp_.rank, tp_.size);
-  param_arena_.plan([&](Arena& a) { params_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
-  grad_arena_.plan([&](Arena& a) { grads_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
+  const auto plan = [measure_only](Arena& arena, const std::function<void(Arena&)>& fn) {
+    measure_only ? arena.measure(fn) : arena.plan(fn);
+  };
+  plan(param_arena_, [&](Arena& a) { params_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
+  plan(grad_arena_, [&](Arena& a) { grads_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple); });
   if (shape_.compute == DType::f32) {
     weights_ = params_;
   } else {
     SR_ASSERT(shape_.device == Device::cuda, "bf16 compute needs the CUDA backend");
-    weight_arena_.plan([&](Arena& a) {
+    plan(weight_arena_, [&](Arena& a) {
       weights_ = plan_params(a, cfg_, specs_, shape_.param_flat_multiple, shape_.compute);
     });
   }
-  act_arena_.plan([&](Arena& a) { plan_activations(a); });
-  weight_host_.resize(size_t(shape_.max_tokens));
+  plan(act_arena_, [&](Arena& a) { plan_activations(a); });
+  if (!measure_only) weight_host_.resize(size_t(shape_.max_tokens));
+}
+
+Transformer::PlannedBytes Transformer::planned_bytes(const ModelConfig& cfg, const RunShape& shape,
+                                                     TensorParallel tp) {
+  return Transformer(cfg, shape, tp, true).arena_bytes();
+}
+
+Transformer::PlannedBytes Transformer::arena_bytes() const {
+  return {param_arena_.capacity(), grad_arena_.capacity(), weight_arena_.capacity(), act_arena_.capacity()};
 }
 
 Transformer::~Transformer() = default;

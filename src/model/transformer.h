@@ -46,6 +46,15 @@ class Transformer {
   Transformer(const ModelConfig& cfg, const RunShape& shape, TensorParallel tp);
   ~Transformer();
 
+  // Bytes the arenas of such a model would hold on this rank, from the same plan the
+  // constructor follows, without allocating anything.
+  struct PlannedBytes {
+    size_t params = 0, grads = 0, compute_weights = 0, activations = 0;
+    size_t total() const { return params + grads + compute_weights + activations; }
+  };
+  static PlannedBytes planned_bytes(const ModelConfig& cfg, const RunShape& shape, TensorParallel tp);
+  PlannedBytes arena_bytes() const;  // what this model's arenas hold
+
   const ModelConfig& config() const { return cfg_; }
   const std::vector<ParamSpec>& specs() const { return specs_; }
   const ModelParams& params() const { return params_; }  // f32 master parameters
@@ -78,6 +87,9 @@ class Transformer {
  private:
   struct AttnActs;
   struct MlpActs;
+  // measure_only: the arenas are measured, not allocated (planned_bytes); such a model is
+  // never run.
+  Transformer(const ModelConfig& cfg, const RunShape& shape, TensorParallel tp, bool measure_only);
   void plan_activations(Arena& a);
   // recomputing: the second run in backward (which skips the attention kernel itself under
   // Recompute::except_attention, where its output is kept).

@@ -97,6 +97,33 @@ TEST(Model, ConstructorAppliesAttentionSettings) {
   EXPECT_FALSE(ops::attention_settings().deterministic);
 }
 
+TEST(Model, PlannedBytesAreWhatTheArenasHold) {
+  // planned_bytes (bench compare's memory estimate) follows the constructor's own plan, so it
+  // must equal a real model's arenas for every recomputation mode and shape, and change with them.
+  ModelConfig untied = micro_config();
+  untied.tie_word_embeddings = false;
+  size_t none_bytes = 0, full_bytes = 0;
+  for (const ModelConfig& cfg : {micro_config(), untied})
+    for (Recompute rc : {Recompute::none, Recompute::attn, Recompute::full, Recompute::except_attention})
+      for (int64_t tokens : {int64_t(8), int64_t(100)}) {
+        RunShape shape;
+        shape.max_tokens = tokens;
+        shape.lm_head_chunk = 5;
+        shape.recompute = rc;
+        const Transformer::PlannedBytes planned = Transformer::planned_bytes(cfg, shape, {});
+        const Transformer m(cfg, shape, {});
+        const Transformer::PlannedBytes real = m.arena_bytes();
+        EXPECT_EQ(planned.params, real.params) << recompute_name(rc) << " " << tokens;
+        EXPECT_EQ(planned.grads, real.grads);
+        EXPECT_EQ(planned.compute_weights, real.compute_weights);
+        EXPECT_EQ(planned.activations, real.activations) << recompute_name(rc) << " " << tokens;
+        EXPECT_GT(real.params, 0u);
+        if (tokens == 100 && rc == Recompute::none) none_bytes = planned.activations;
+        if (tokens == 100 && rc == Recompute::full) full_bytes = planned.activations;
+      }
+  EXPECT_GT(none_bytes, full_bytes);  // keeping every layer's activations costs more
+}
+
 TEST(Model, RecomputationChangesNoGradient) {
   const Batch b = micro_batch(9);
   const auto none = gradients(micro_config(), Recompute::none, b);
