@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <queue>
 #include <sstream>
@@ -439,62 +441,126 @@ std::atomic<uint64_t> g_serial{1};
 // of 150k entries would be inserted one linear search at a time into an ordered object.
 using TJson = nlohmann::json;
 
-[[noreturn]] void bad(const std::string& where, const std::string& what) {
-  throw UserError(where + ": " + what);
+const char* kind_of(const TJson& v) {
+  switch (v.type()) {
+    case TJson::value_t::null: return "null";
+    case TJson::value_t::boolean: return "a boolean";
+    case TJson::value_t::number_integer:
+    case TJson::value_t::number_unsigned: return "an integer";
+    case TJson::value_t::number_float: return "a number";
+    case TJson::value_t::string: return "a string";
+    case TJson::value_t::array: return "an array";
+    case TJson::value_t::object: return "an object";
+    default: return "a binary value";
+  }
 }
 
-std::string type_of(const TJson& j) {
-  if (j.is_object() && j.contains("type") && j["type"].is_string()) return j["type"].get<std::string>();
-  return j.is_null() ? "null" : "?";
-}
+// Typed reads of the file's fields, so that a field of the wrong type is refused naming its key
+// path (e.g. "added_tokens[2].special is a string, expected true or false") instead of being
+// taken for its default. tokenizers writes null for unset options: null reads as absent.
+struct Fields {
+  const std::string& where;
 
-bool is_false_or_absent(const TJson& obj, const char* key) {
-  return !obj.contains(key) || obj[key].is_null() || (obj[key].is_boolean() && !obj[key].get<bool>());
-}
+  [[noreturn]] void fail(const std::string& what) const { throw UserError(where + ": " + what); }
+  [[noreturn]] void wrong(const std::string& path, const TJson& v, const char* expected) const {
+    fail(path + " is " + kind_of(v) + ", expected " + expected);
+  }
+  // The member, or nullptr when it is absent or null.
+  static const TJson* get(const TJson& obj, const char* key) {
+    if (!obj.is_object()) return nullptr;
+    const auto it = obj.find(key);
+    return it == obj.end() || it->is_null() ? nullptr : &*it;
+  }
+  bool flag(const TJson& obj, const std::string& path, const char* key, bool dflt) const {
+    const TJson* v = get(obj, key);
+    if (!v) return dflt;
+    if (!v->is_boolean()) wrong(path + key, *v, "true or false");
+    return v->get<bool>();
+  }
+  std::optional<std::string> text(const TJson& obj, const std::string& path, const char* key) const {
+    const TJson* v = get(obj, key);
+    if (!v) return std::nullopt;
+    if (!v->is_string()) wrong(path + key, *v, "a string");
+    return v->get<std::string>();
+  }
+  const TJson& object(const TJson& obj, const std::string& path, const char* key) const {
+    const TJson* v = get(obj, key);
+    if (!v) fail(path + key + " is missing");
+    if (!v->is_object()) wrong(path + key, *v, "an object");
+    return *v;
+  }
+  const TJson& array(const TJson& obj, const std::string& path, const char* key) const {
+    const TJson* v = get(obj, key);
+    if (!v) fail(path + key + " is missing");
+    if (!v->is_array()) wrong(path + key, *v, "an array");
+    return *v;
+  }
+  // The "type" of a component (an object at `path`); "null" when the component is absent or null.
+  std::string type_at(const TJson* v, const std::string& path) const {
+    if (!v || v->is_null()) return "null";
+    if (!v->is_object()) wrong(path, *v, "an object or null");
+    const TJson* t = get(*v, "type");
+    if (!t) fail(path + ".type is missing");
+    if (!t->is_string()) wrong(path + ".type", *t, "a string");
+    return t->get<std::string>();
+  }
+  std::string type(const TJson& obj, const std::string& path, const char* key) const {
+    return type_at(get(obj, key), path + key);
+  }
+  uint32_t id(const TJson& v, const std::string& path) const {
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() >= BpeTokenizer::kMaxIds
+                                                          : v.get<int64_t>() < 0 ||
+                                                                v.get<int64_t>() >= int64_t(BpeTokenizer::kMaxIds)))
+      fail(path + " is " + (v.is_number() ? v.dump() : std::string(kind_of(v))) + ", expected an integer id from 0 to " +
+           std::to_string(BpeTokenizer::kMaxIds - 1));
+    return uint32_t(v.get<uint64_t>());
+  }
+};
 
-bool is_empty_or_absent(const TJson& obj, const char* key) {
-  return !obj.contains(key) || obj[key].is_null() ||
-         (obj[key].is_string() && obj[key].get<std::string>().empty());
-}
+std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
-void check_pre_tokenizer(const TJson& pt, const std::string& where) {
+void check_pre_tokenizer(const Fields& f, const TJson& j) {
   const std::string expect =
       "a Sequence of Split(Qwen2's pattern, Isolated) and ByteLevel(add_prefix_space=false, "
       "use_regex=false)";
-  if (type_of(pt) != "Sequence" || !pt.contains("pretokenizers") || !pt["pretokenizers"].is_array())
-    bad(where, "pre_tokenizer '" + type_of(pt) + "' is not implemented (expected " + expect + ")");
-  const TJson& seq = pt["pretokenizers"];
-  if (seq.size() != 2 || type_of(seq[0]) != "Split" || type_of(seq[1]) != "ByteLevel")
-    bad(where, "pre_tokenizer Sequence of " + std::to_string(seq.size()) +
-                   " steps is not implemented (expected " + expect + ")");
+  const std::string type = f.type(j, "", "pre_tokenizer");
+  if (type != "Sequence")
+    f.fail("pre_tokenizer '" + type + "' is not implemented (expected " + expect + ")");
+  const TJson& pt = j["pre_tokenizer"];
+  const TJson& seq = f.array(pt, "pre_tokenizer.", "pretokenizers");
+  if (seq.size() != 2)
+    f.fail("pre_tokenizer Sequence of " + std::to_string(seq.size()) + " steps is not implemented (expected " +
+           expect + ")");
+  const std::string p0 = "pre_tokenizer.pretokenizers[0].", p1 = "pre_tokenizer.pretokenizers[1].";
   const TJson& split = seq[0];
-  const TJson* pattern = nullptr;
-  if (split.contains("pattern") && split["pattern"].is_object() && split["pattern"].contains("Regex"))
-    pattern = &split["pattern"]["Regex"];
-  if (!pattern || !pattern->is_string() || pattern->get<std::string>() != kQwen2SplitPattern)
-    bad(where, "pre_tokenizer Split pattern is not Qwen2's (only that pattern is implemented)");
-  if (!split.contains("behavior") || split["behavior"] != "Isolated")
-    bad(where, "pre_tokenizer Split behavior is not Isolated (only Isolated is implemented)");
-  if (!is_false_or_absent(split, "invert"))
-    bad(where, "pre_tokenizer Split with invert=true is not implemented");
   const TJson& bl = seq[1];
-  if (!is_false_or_absent(bl, "add_prefix_space"))
-    bad(where, "pre_tokenizer ByteLevel with add_prefix_space=true is not implemented");
-  if (!is_false_or_absent(bl, "use_regex"))
-    bad(where, "pre_tokenizer ByteLevel with use_regex=true is not implemented");
+  const std::string t0 = f.type_at(&split, "pre_tokenizer.pretokenizers[0]"),
+                    t1 = f.type_at(&bl, "pre_tokenizer.pretokenizers[1]");
+  if (t0 != "Split" || t1 != "ByteLevel")
+    f.fail("pre_tokenizer Sequence of " + t0 + " and " + t1 + " is not implemented (expected " + expect + ")");
+  const TJson* pattern = Fields::get(split, "pattern");
+  const std::optional<std::string> regex = pattern ? f.text(*pattern, p0 + "pattern.", "Regex") : std::nullopt;
+  if (!regex || *regex != kQwen2SplitPattern)
+    f.fail("pre_tokenizer Split pattern is not Qwen2's (only that pattern is implemented)");
+  if (f.text(split, p0, "behavior").value_or("") != "Isolated")
+    f.fail("pre_tokenizer Split behavior is not Isolated (only Isolated is implemented)");
+  if (f.flag(split, p0, "invert", false)) f.fail("pre_tokenizer Split with invert=true is not implemented");
+  if (f.flag(bl, p1, "add_prefix_space", false))
+    f.fail("pre_tokenizer ByteLevel with add_prefix_space=true is not implemented");
+  if (f.flag(bl, p1, "use_regex", false)) f.fail("pre_tokenizer ByteLevel with use_regex=true is not implemented");
 }
 
-bool check_normalizer(const TJson& n, const std::string& where) {
-  if (n.is_null()) return false;
-  if (type_of(n) == "NFC") return true;
-  if (type_of(n) == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
-    const TJson& seq = n["normalizers"];
+bool check_normalizer(const Fields& f, const TJson& j) {
+  const std::string type = f.type(j, "", "normalizer");
+  if (type == "null") return false;
+  if (type == "NFC") return true;
+  if (type == "Sequence") {
+    const TJson& seq = f.array(j["normalizer"], "normalizer.", "normalizers");
     if (seq.empty()) return false;
-    if (seq.size() == 1 && type_of(seq[0]) == "NFC") return true;
-    bad(where, "normalizer Sequence of " + std::to_string(seq.size()) +
-                   " steps is not implemented (only NFC or none)");
+    if (seq.size() == 1 && f.type_at(&seq[0], "normalizer.normalizers[0]") == "NFC") return true;
+    f.fail("normalizer Sequence of " + std::to_string(seq.size()) + " steps is not implemented (only NFC or none)");
   }
-  bad(where, "normalizer '" + type_of(n) + "' is not implemented (only NFC or none)");
+  f.fail("normalizer '" + type + "' is not implemented (only NFC or none)");
 }
 
 }  // namespace
@@ -502,103 +568,153 @@ bool check_normalizer(const TJson& n, const std::string& where) {
 BpeTokenizer::BpeTokenizer() = default;
 BpeTokenizer::~BpeTokenizer() = default;
 
-std::shared_ptr<const BpeTokenizer> BpeTokenizer::load(const std::string& path) {
+std::string read_tokenizer_file(const std::string& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st))
+    throw UserError(path + ": cannot open the tokenizer file (" + (ec ? ec.message() : "no such file") + ")");
+  if (std::filesystem::is_directory(st)) throw UserError(path + ": is a directory, not a tokenizer.json file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(path + ": cannot open the tokenizer file");
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) throw UserError(path + ": read error");
-  return from_json(ss.str(), path);
+  std::string bytes = ss.str();
+  if (bytes.empty()) throw UserError(path + ": the file is empty (expected a tokenizer.json)");
+  return bytes;
+}
+
+std::shared_ptr<const BpeTokenizer> BpeTokenizer::load(const std::string& path) {
+  return from_json(read_tokenizer_file(path), path);
 }
 
 std::shared_ptr<const BpeTokenizer> BpeTokenizer::from_json(std::string_view bytes,
                                                             const std::string& where) {
+  const Fields f{where};
   TJson j;
   try {
     j = TJson::parse(bytes.begin(), bytes.end());
   } catch (const TJson::parse_error& e) {
-    bad(where, "not valid JSON at byte " + std::to_string(e.byte) + " (expected a tokenizer.json)");
+    f.fail("not valid JSON at byte " + std::to_string(e.byte) + " (expected a tokenizer.json)");
   }
-  if (!j.is_object()) bad(where, "not a tokenizer.json (the top level is not an object)");
-  if (!j.contains("model") || !j["model"].is_object())
-    bad(where, "not a tokenizer.json (no \"model\" object)");
-  const TJson& model = j["model"];
-  const std::string mtype = type_of(model);
+  if (!j.is_object()) f.fail("not a tokenizer.json (the top level is not an object)");
+  if (!Fields::get(j, "model")) f.fail("not a tokenizer.json (no \"model\" object)");
+  f.object(j, "", "model");
+  const std::string mtype = f.type(j, "", "model");
   if (mtype != "BPE")
-    bad(where, "model type '" + mtype + "' is not supported (only byte-level BPE, as Qwen2's)");
+    f.fail("model type '" + mtype + "' is not supported (only byte-level BPE, as Qwen2's)");
+  const TJson& model = j["model"];
 
   std::shared_ptr<BpeTokenizer> t(new BpeTokenizer());
   t->serial_ = g_serial.fetch_add(1);
-  t->normalize_nfc_ = check_normalizer(j.contains("normalizer") ? j["normalizer"] : TJson(), where);
-  check_pre_tokenizer(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : TJson(), where);
-  if (j.contains("decoder") && !j["decoder"].is_null() && type_of(j["decoder"]) != "ByteLevel")
-    bad(where, "decoder '" + type_of(j["decoder"]) + "' is not implemented (only ByteLevel)");
+  t->normalize_nfc_ = check_normalizer(f, j);
+  check_pre_tokenizer(f, j);
+  const std::string dtype = f.type(j, "", "decoder");
+  if (dtype != "null" && dtype != "ByteLevel")
+    f.fail("decoder '" + dtype + "' is not implemented (only ByteLevel)");
 
-  if (model.contains("dropout") && !model["dropout"].is_null() &&
-      !(model["dropout"].is_number() && model["dropout"].get<double>() == 0.0))
-    bad(where, "BPE dropout is not implemented");
-  if (!is_empty_or_absent(model, "continuing_subword_prefix"))
-    bad(where, "BPE continuing_subword_prefix is not implemented");
-  if (!is_empty_or_absent(model, "end_of_word_suffix"))
-    bad(where, "BPE end_of_word_suffix is not implemented");
-  if (!is_false_or_absent(model, "byte_fallback"))
-    bad(where, "BPE byte_fallback is not implemented");
-  t->ignore_merges_ = !is_false_or_absent(model, "ignore_merges");
+  if (const TJson* d = Fields::get(model, "dropout")) {
+    if (!d->is_number()) f.wrong("model.dropout", *d, "a number or null");
+    if (d->get<double>() != 0.0) f.fail("BPE dropout is not implemented");
+  }
+  if (!f.text(model, "model.", "continuing_subword_prefix").value_or("").empty())
+    f.fail("BPE continuing_subword_prefix is not implemented");
+  if (!f.text(model, "model.", "end_of_word_suffix").value_or("").empty())
+    f.fail("BPE end_of_word_suffix is not implemented");
+  if (f.flag(model, "model.", "byte_fallback", false)) f.fail("BPE byte_fallback is not implemented");
+  f.flag(model, "model.", "fuse_unk", false);  // only its type matters: there is one unknown token at most
+  t->ignore_merges_ = f.flag(model, "model.", "ignore_merges", false);
 
-  if (!model.contains("vocab") || !model["vocab"].is_object())
-    bad(where, "model.vocab is not an object of token -> id");
+  // The vocabulary, in the file's (sorted) key order so that messages do not depend on hashing.
+  const TJson& vocab_json = f.object(model, "model.", "vocab");
+  if (vocab_json.empty()) f.fail("model.vocab is empty");
   std::unordered_map<std::string, uint32_t> vocab;
-  vocab.reserve(model["vocab"].size() * 2);
+  vocab.reserve(vocab_json.size() * 2);
   uint32_t max_id = 0;
-  bool any = false;
-  for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-    if (!it.value().is_number_unsigned() || it.value().get<uint64_t>() >= (uint64_t(1) << 31))
-      bad(where, "model.vocab token '" + it.key() + "' has an id that is not a non-negative integer below 2^31");
-    const uint32_t id = it.value().get<uint32_t>();
+  for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
+    const uint32_t id = f.id(it.value(), "model.vocab[" + in_quotes(it.key()) + "]");
     vocab.emplace(it.key(), id);
     max_id = std::max(max_id, id);
-    any = true;
   }
-  if (!any) bad(where, "model.vocab is empty");
 
-  if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
-    if (!j["added_tokens"].is_array()) bad(where, "added_tokens is not an array");
-    for (const TJson& a : j["added_tokens"]) {
-      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_unsigned() ||
-          a["id"].get<uint64_t>() >= (uint64_t(1) << 31) || !a.contains("content") ||
-          !a["content"].is_string())
-        bad(where, "an added_tokens entry lacks an integer id or a string content");
+  std::vector<std::string> added_path;  // "added_tokens[i]", for messages
+  if (const TJson* list = Fields::get(j, "added_tokens")) {
+    if (!list->is_array()) f.wrong("added_tokens", *list, "an array");
+    for (size_t i = 0; i < list->size(); ++i) {
+      const TJson& a = (*list)[i];
+      const std::string path = "added_tokens[" + std::to_string(i) + "]";
+      if (!a.is_object()) f.wrong(path, a, "an object");
+      if (!Fields::get(a, "id")) f.fail(path + ".id is missing");
       AddedToken at;
-      at.id = a["id"].get<uint32_t>();
-      at.content = a["content"].get<std::string>();
-      at.special = a.contains("special") && a["special"].is_boolean() && a["special"].get<bool>();
+      at.id = f.id(a["id"], path + ".id");
+      const std::optional<std::string> content = f.text(a, path + ".", "content");
+      if (!content) f.fail(path + ".content is missing");
+      at.content = *content;
+      at.special = f.flag(a, path + ".", "special", false);
       // tokenizers' default for a token without the flag: normalized unless special.
-      at.normalized = a.contains("normalized") && a["normalized"].is_boolean()
-                          ? a["normalized"].get<bool>()
-                          : !at.special;
+      at.normalized = f.flag(a, path + ".", "normalized", !at.special);
       for (const char* flag : {"single_word", "lstrip", "rstrip"})
-        if (!is_false_or_absent(a, flag))
-          bad(where, "added token '" + at.content + "' sets " + flag + ", which is not implemented");
+        if (f.flag(a, path + ".", flag, false))
+          f.fail("added token '" + at.content + "' sets " + flag + ", which is not implemented");
       max_id = std::max(max_id, at.id);
       t->added_.push_back(std::move(at));
+      added_path.push_back(path);
     }
   }
   t->vocab_size_ = max_id + 1;
 
-  if (model.contains("unk_token") && model["unk_token"].is_string()) {
-    const auto u = vocab.find(model["unk_token"].get<std::string>());
-    if (u == vocab.end()) bad(where, "unk_token '" + model["unk_token"].get<std::string>() + "' is not in model.vocab");
+  // One token per id: a second token on an id would make decoding that id ambiguous.
+  std::vector<const std::string*> token_of(t->vocab_size_, nullptr);
+  for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
+    const uint32_t id = vocab.at(it.key());
+    if (token_of[id])
+      f.fail("model.vocab[" + in_quotes(*token_of[id]) + "] and model.vocab[" + in_quotes(it.key()) + "] both have id " +
+             std::to_string(id));
+    token_of[id] = &it.key();
+  }
+  std::unordered_map<std::string, size_t> added_by_content;
+  std::unordered_map<uint32_t, size_t> added_by_id;
+  for (size_t i = 0; i < t->added_.size(); ++i) {
+    const AddedToken& a = t->added_[i];
+    // An added token may restate a vocabulary token (same content, as GPT-2's <|endoftext|>),
+    // not take another token's id.
+    if (const std::string* v = token_of[a.id]; v && *v != a.content && token_to_bytes(*v) != a.content)
+      f.fail(added_path[i] + " " + in_quotes(a.content) + " has id " + std::to_string(a.id) + ", which model.vocab gives to " +
+             in_quotes(*v));
+    const auto [same_id, new_id] = added_by_id.emplace(a.id, i);
+    if (!new_id && t->added_[same_id->second].content != a.content)
+      f.fail(added_path[same_id->second] + " " + in_quotes(t->added_[same_id->second].content) + " and " + added_path[i] +
+             " " + in_quotes(a.content) + " both have id " + std::to_string(a.id));
+    const auto [same_content, new_content] = added_by_content.emplace(a.content, i);
+    if (!new_content && t->added_[same_content->second].id != a.id)
+      f.fail(added_path[same_content->second] + " and " + added_path[i] + " both hold " + in_quotes(a.content) +
+             " (ids " + std::to_string(t->added_[same_content->second].id) + " and " + std::to_string(a.id) + ")");
+  }
+
+  if (const std::optional<std::string> unk = f.text(model, "model.", "unk_token")) {
+    const auto u = vocab.find(*unk);
+    if (u == vocab.end()) f.fail("unk_token '" + *unk + "' is not in model.vocab");
     t->unk_id_ = u->second;
   }
 
+  size_t missing_bytes = 0;
+  int first_missing = -1;
   for (uint32_t b = 0; b < 256; ++b) {
     const auto it = vocab.find(byte_char(uint8_t(b)));
     t->byte_id_[b] = it == vocab.end() ? kNone : it->second;
+    if (it == vocab.end() && missing_bytes++ == 0) first_missing = int(b);
+  }
+  // Without an unknown token such bytes would vanish from the text (as they do in tokenizers):
+  // training data would silently lose them.
+  if (missing_bytes && !t->unk_id_) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", unsigned(first_missing));
+    f.fail("model.vocab lacks the byte-level token '" + byte_char(uint8_t(first_missing)) + "' of byte " + hex +
+           (missing_bytes > 1 ? " (and " + std::to_string(missing_bytes - 1) + " more)" : std::string()) +
+           " and there is no unk_token: text holding it could not be encoded");
   }
 
-  if (!model.contains("merges") || !model["merges"].is_array())
-    bad(where, "model.merges is not an array");
-  const TJson& merges = model["merges"];
+  const TJson& merges = f.array(model, "model.", "merges");
   t->merges_.reserve(merges.size() * 2);
   uint32_t rank = 0;
   for (const TJson& m : merges) {
@@ -607,21 +723,21 @@ std::shared_ptr<const BpeTokenizer> BpeTokenizer::from_json(std::string_view byt
       const std::string s = m.get<std::string>();
       const size_t sp = s.find(' ');
       if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() || s.find(' ', sp + 1) != std::string::npos)
-        bad(where, "merge " + std::to_string(rank) + " '" + s + "' is not two tokens separated by one space");
+        f.fail("merge " + std::to_string(rank) + " '" + s + "' is not two tokens separated by one space");
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       a = m[0].get<std::string>();
       b = m[1].get<std::string>();
     } else {
-      bad(where, "merge " + std::to_string(rank) + " is neither \"A B\" nor [\"A\", \"B\"]");
+      f.fail("merge " + std::to_string(rank) + " is neither \"A B\" nor [\"A\", \"B\"]");
     }
     const auto ia = vocab.find(a), ib = vocab.find(b), im = vocab.find(a + b);
     if (ia == vocab.end() || ib == vocab.end())
-      bad(where, "merge " + std::to_string(rank) + " names '" + (ia == vocab.end() ? a : b) +
-                     "', which is not in model.vocab");
+      f.fail("merge " + std::to_string(rank) + " names '" + (ia == vocab.end() ? a : b) +
+             "', which is not in model.vocab");
     if (im == vocab.end())
-      bad(where, "merge " + std::to_string(rank) + " makes '" + a + b + "', which is not in model.vocab");
+      f.fail("merge " + std::to_string(rank) + " makes '" + a + b + "', which is not in model.vocab");
     const uint64_t key = (uint64_t(ia->second) << 32) | ib->second;
     // A pair listed twice keeps its last rank, as tokenizers' merge map (later entries
     // overwrite earlier ones) does.

@@ -40,8 +40,16 @@ bool is_nfc(std::string_view text);
 // cover it in order. Invalid UTF-8 bytes count as punctuation, one byte each.
 std::vector<std::pair<size_t, size_t>> pretokenize(std::string_view text);
 
+// The bytes of a tokenizer.json; UserError naming the path for a missing, unreadable or empty
+// file or a directory.
+std::string read_tokenizer_file(const std::string& path);
+
 class BpeTokenizer {
  public:
+  // Ids (model vocabulary and added tokens) are below this: each id up to the largest has a
+  // table entry, so a stray huge id would otherwise allocate gigabytes. Real vocabularies have
+  // at most a few hundred thousand ids.
+  static constexpr uint32_t kMaxIds = uint32_t(1) << 24;
   struct AddedToken {
     uint32_t id = 0;
     std::string content;
@@ -49,8 +57,10 @@ class BpeTokenizer {
     bool normalized = false;
   };
 
-  // UserError "FILE: <what is wrong>" for an unreadable file, malformed JSON or anything not
-  // implemented (see the file comment).
+  // UserError "FILE: <what is wrong>" for an unreadable file, malformed JSON, a field of the
+  // wrong type (named by its key path), ids of kMaxIds or more, two tokens on one id, an added
+  // token on the id of another vocabulary token, a vocabulary lacking byte tokens without an
+  // unk_token, or anything not implemented (see the file comment).
   static std::shared_ptr<const BpeTokenizer> load(const std::string& path);
   // The same from the file's bytes; `where` names it in messages.
   static std::shared_ptr<const BpeTokenizer> from_json(std::string_view json_bytes,

@@ -2,8 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <filesystem>
 
 #include "core/error.h"
 #include "dataset/bpe_tokenizer.h"
@@ -135,12 +134,10 @@ std::vector<std::pair<std::string, uint32_t>> Tokenizer::specials() const {
 
 Tokenizer load_tokenizer(const std::string& spec, bool require_specials) {
   if (spec.empty() || spec == "byte") return Tokenizer();
-  std::ifstream in(spec, std::ios::binary);
-  if (!in) throw UserError(spec + ": cannot open the tokenizer file (expected a tokenizer.json or 'byte')");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw UserError(spec + ": read error");
-  const std::string bytes = ss.str();
+  std::error_code ec;
+  if (!std::filesystem::exists(spec, ec))
+    throw UserError(spec + ": cannot open the tokenizer file (expected a tokenizer.json or 'byte')");
+  const std::string bytes = read_tokenizer_file(spec);
   Tokenizer t(BpeTokenizer::from_json(bytes, spec), tokenizer_identity_of_json_bytes(bytes));
   if (require_specials) t.require_specials(spec);
   return t;

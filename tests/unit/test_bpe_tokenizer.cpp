@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -284,6 +286,150 @@ TEST(BpeTokenizer, RefusesMergesNamingUnknownTokens) {
   EXPECT_NE(error_of(j).find("is not two tokens separated by one space"), std::string::npos);
 }
 
+// Every field is read by its type: a wrong type is refused naming the key path, never taken for
+// the field's default (a string "ignore_merges" would otherwise switch the option on).
+TEST(BpeTokenizer, RefusesFieldsOfTheWrongTypeNamingTheKeyPath) {
+  struct Case {
+    std::function<void(nlohmann::json&)> edit;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](auto& j) { j["model"]["ignore_merges"] = "yes"; }, "model.ignore_merges is a string, expected true or false"},
+      {[](auto& j) { j["model"]["byte_fallback"] = 0; }, "model.byte_fallback is an integer, expected true or false"},
+      {[](auto& j) { j["model"]["unk_token"] = 3; }, "model.unk_token is an integer, expected a string"},
+      {[](auto& j) { j["model"]["dropout"] = "0"; }, "model.dropout is a string, expected a number or null"},
+      {[](auto& j) { j["model"]["merges"] = {{"a", 1}}; }, "model.merges is an object, expected an array"},
+      {[](auto& j) { j["model"]["vocab"] = nlohmann::json::array(); }, "model.vocab is an array, expected an object"},
+      {[](auto& j) { j["model"].erase("merges"); }, "model.merges is missing"},
+      {[](auto& j) { j["model"]["type"] = 1; }, "model.type is an integer, expected a string"},
+      {[](auto& j) { j["model"] = "BPE"; }, "model is a string, expected an object"},
+      {[](auto& j) { j["normalizer"] = 1.5; }, "normalizer is a number, expected an object or null"},
+      {[](auto& j) { j["normalizer"] = nlohmann::json::object(); }, "normalizer.type is missing"},
+      {[](auto& j) { j["decoder"] = true; }, "decoder is a boolean, expected an object or null"},
+      {[](auto& j) { j["pre_tokenizer"]["pretokenizers"][0]["invert"] = "no"; },
+       "pre_tokenizer.pretokenizers[0].invert is a string, expected true or false"},
+      {[](auto& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = 7; },
+       "pre_tokenizer.pretokenizers[0].pattern.Regex is an integer, expected a string"},
+      {[](auto& j) { j["added_tokens"] = {{"a", 1}}; }, "added_tokens is an object, expected an array"},
+      {[](auto& j) { j["added_tokens"].push_back(nullptr); }, "added_tokens[12] is null, expected an object"},
+      {[](auto& j) { j["added_tokens"][2]["special"] = 1; }, "added_tokens[2].special is an integer, expected true or false"},
+      {[](auto& j) { j["added_tokens"][1]["normalized"] = "false"; },
+       "added_tokens[1].normalized is a string, expected true or false"},
+      {[](auto& j) { j["added_tokens"][0]["rstrip"] = nlohmann::json::array(); },
+       "added_tokens[0].rstrip is an array, expected true or false"},
+      {[](auto& j) { j["added_tokens"][3]["content"] = 5; }, "added_tokens[3].content is an integer, expected a string"},
+      {[](auto& j) { j["added_tokens"][3].erase("id"); }, "added_tokens[3].id is missing"},
+  };
+  for (const Case& c : cases) {
+    nlohmann::json j = mini_json();
+    c.edit(j);
+    EXPECT_EQ(error_of(j), "test.json: " + c.message);
+  }
+  // null is how tokenizers writes an unset option: the default.
+  nlohmann::json j = mini_json();
+  j["model"]["ignore_merges"] = nullptr;
+  j["added_tokens"][0]["lstrip"] = nullptr;
+  j["normalizer"] = nullptr;
+  EXPECT_EQ(error_of(j), "(accepted)");
+}
+
+TEST(BpeTokenizer, RefusesIdsOutOfRangeAndTokensSharingAnId) {
+  const std::string range = ", expected an integer id from 0 to 16777215";
+  nlohmann::json j = mini_json();
+  j["model"]["vocab"]["!"] = -1;
+  EXPECT_EQ(error_of(j), "test.json: model.vocab['!'] is -1" + range);
+  j["model"]["vocab"]["!"] = 1.5;
+  EXPECT_EQ(error_of(j), "test.json: model.vocab['!'] is 1.5" + range);
+  j["model"]["vocab"]["!"] = "0";
+  EXPECT_EQ(error_of(j), "test.json: model.vocab['!'] is a string" + range);
+  // A huge id would size the id tables: refused before anything is allocated.
+  j["model"]["vocab"]["!"] = uint64_t(1) << 31;
+  EXPECT_EQ(error_of(j), "test.json: model.vocab['!'] is 2147483648" + range);
+  j["model"]["vocab"]["!"] = uint64_t(-1);
+  EXPECT_EQ(error_of(j), "test.json: model.vocab['!'] is 18446744073709551615" + range);
+  j = mini_json();
+  j["added_tokens"][0]["id"] = BpeTokenizer::kMaxIds;
+  EXPECT_EQ(error_of(j), "test.json: added_tokens[0].id is 16777216" + range);
+
+  j = mini_json();
+  j["model"]["vocab"]["zz"] = j["model"]["vocab"]["!"];
+  EXPECT_EQ(error_of(j), "test.json: model.vocab['!'] and model.vocab['zz'] both have id 0");
+  j = mini_json();
+  j["added_tokens"][0]["id"] = 5;
+  EXPECT_EQ(error_of(j), "test.json: added_tokens[0] '<|endoftext|>' has id 5, which model.vocab gives to '&'");
+  j = mini_json();
+  j["added_tokens"][1]["id"] = j["added_tokens"][0]["id"];
+  EXPECT_EQ(error_of(j), "test.json: added_tokens[0] '<|endoftext|>' and added_tokens[1] '<bos>' both have id 286");
+  j = mini_json();
+  j["added_tokens"][1]["content"] = "<|endoftext|>";
+  EXPECT_EQ(error_of(j), "test.json: added_tokens[0] and added_tokens[1] both hold '<|endoftext|>' (ids 286 and 287)");
+  // An added token restating a vocabulary token (GPT-2's <|endoftext|>) is the same token.
+  j = mini_json();
+  j["model"]["vocab"]["<|endoftext|>"] = j["added_tokens"][0]["id"];
+  const auto t = from(j);
+  EXPECT_EQ(t->encode("<|endoftext|>"), V({286}));
+  EXPECT_EQ(t->decode({286}), "<|endoftext|>");
+}
+
+TEST(BpeTokenizer, RefusesAVocabularyLackingByteTokensWithoutUnk) {
+  nlohmann::json j = mini_json();
+  j["model"]["vocab"].erase(byte_char(0));
+  j["model"]["vocab"].erase(byte_char(0xFF));
+  EXPECT_EQ(error_of(j), "test.json: model.vocab lacks the byte-level token '" + byte_char(0) +
+                             "' of byte 0x00 (and 1 more) and there is no unk_token: text holding "
+                             "it could not be encoded");
+  // With an unknown token those bytes become it, as in tokenizers.
+  j["model"]["unk_token"] = "!";
+  EXPECT_EQ(from(j)->encode(std::string("a\xFF", 2)), V({tid("a"), tid("!")}));
+}
+
+TEST(BpeTokenizer, RefusesDirectoriesAndEmptyFiles) {
+  const std::string dir = testing::TempDir() + "tokenizer_dir.json";
+  std::filesystem::create_directories(dir);
+  auto message = [](const std::string& path) {
+    try {
+      BpeTokenizer::load(path);
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(message(dir), dir + ": is a directory, not a tokenizer.json file");
+  EXPECT_THROW(load_tokenizer(dir), UserError);
+  const std::string empty = testing::TempDir() + "empty_tokenizer.json";
+  std::ofstream(empty).close();
+  EXPECT_EQ(message(empty), empty + ": the file is empty (expected a tokenizer.json)");
+  std::filesystem::remove(dir);
+  std::filesystem::remove(empty);
+}
+
+// Every proper prefix of a real file is refused as JSON, never half-loaded.
+TEST(BpeTokenizer, RefusesEveryTruncationOfTheFile) {
+  const std::string bytes = read_file(kMini);
+  for (size_t n = 0; n < bytes.size(); n += 97) {
+    try {
+      BpeTokenizer::from_json(std::string_view(bytes).substr(0, n), "cut.json");
+      ADD_FAILURE() << "a prefix of " << n << " bytes was accepted";
+    } catch (const UserError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("cut.json: not valid JSON at byte ", 0), 0u) << e.what();
+    }
+  }
+}
+
+// A megabyte without a pre-tokenizer split is one BPE word: merging it must stay near-linear
+// (a rescan per merge would take hours), and it round-trips.
+TEST(BpeTokenizer, OneMegabyteWordEncodesQuickly) {
+  const auto t = from(mini_json());
+  std::string word;
+  for (size_t i = 0; word.size() < (1u << 20); ++i) word += "hellowor"[i % 8];
+  const auto start = std::chrono::steady_clock::now();
+  const V ids = t->encode(word);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(t->decode(ids), word);
+  EXPECT_LT(ids.size(), word.size());
+  EXPECT_LT(seconds, 10.0);
+}
+
 // ---- Tokenizer ------------------------------------------------------------------------------
 
 TEST(Tokenizer, ByteTokenizerIsUnchanged) {
@@ -390,6 +536,26 @@ TEST(BpeTokenizer, MatchesHuggingFaceFixture) {
   }
   EXPECT_EQ(n, expected.size()) << "corpus.txt and expected_ids.json differ in line count";
   EXPECT_EQ(mismatches, 0u);
+}
+
+// Texts with \n, \r\n, tabs, indentation, whitespace-only lines and added tokens next to line
+// breaks, with the ids `tokenizers` gives them (the corpus test splits at \n and never sees one).
+TEST(BpeTokenizer, MatchesHuggingFaceMultilineFixture) {
+  const std::string dir = std::string(SR_SOURCE_DIR) + "/tests/fixtures/hf/tokenizer";
+  if (!std::filesystem::exists(dir + "/expected_multiline.json"))
+    GTEST_SKIP() << "no tests/fixtures/hf/tokenizer/expected_multiline.json (made by tools/make_hf_fixtures.py)";
+  const auto t = BpeTokenizer::load(dir + "/tokenizer.json");
+  const nlohmann::json cases = nlohmann::json::parse(read_file(dir + "/expected_multiline.json"));
+  ASSERT_FALSE(cases.empty());
+  size_t with_crlf = 0;
+  for (const auto& c : cases) {
+    const std::string text = c.at("text").get<std::string>();
+    with_crlf += text.find("\r\n") != std::string::npos;
+    const V got = t->encode(text);
+    EXPECT_EQ(got, c.at("ids").get<V>()) << text;
+    EXPECT_EQ(t->decode(got), nfc_normalize(text)) << text;
+  }
+  EXPECT_GT(with_crlf, 0u) << "the fixture has no \\r\\n text";
 }
 
 }  // namespace
