@@ -127,6 +127,9 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
       throw UserError("--tp " + std::to_string(tp) + ": " + e.what());
     }
   }
+  // Everything about the weights but their values is checked before a model of config.json's
+  // sizes is allocated: a config that lies about its sizes gets a message, not an allocation.
+  check_hf_weights(dir, folder_cfg);
   RunShape rs;
   rs.max_tokens = 1;
   rs.lm_head_chunk = 1;

@@ -25,12 +25,25 @@ namespace sr {
 namespace {
 
 std::string read_text(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (fs::is_directory(st)) throw UserError(path + ": is a directory, not a file (" + what + ")");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError(path + ": missing or unreadable (" + what + ")");
+  if (ec || !fs::exists(st) || !in) throw UserError(path + ": missing or unreadable (" + what + ")");
   std::ostringstream s;
   s << in.rdbuf();
   if (in.bad()) throw UserError(path + ": cannot read");
   return s.str();
+}
+
+// Whether `path` exists; a path the system cannot even look at (a symlink loop, a component
+// that is not a directory) is a UserError naming it rather than a filesystem exception.
+bool path_exists(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    throw UserError(path + ": " + ec.message());
+  return fs::exists(st);
 }
 
 Json read_json_file(const std::string& path, const std::string& what) {
@@ -70,7 +83,16 @@ ModelConfig read_hf_config(const std::string& dir, int64_t sliding_window) {
       throw fail(std::string("missing key ") + k);
     }
     if (!j[k].is_number_integer()) throw fail(std::string(k) + " is " + json_type_name(j[k]) + ", not an integer");
+    if (j[k].is_number_unsigned() && j[k].get<uint64_t>() > uint64_t(INT64_MAX))
+      throw fail(std::string(k) + " = " + j[k].dump() + " is out of range");
     return j[k].get<int64_t>();
+  };
+  // A size of the model: positive is checked by ModelConfig::validate, the bound here (each size
+  // is an int in the kernels, and products of two sizes must fit in 64 bits).
+  auto size = [&](const char* k, std::optional<int64_t> dflt = std::nullopt) -> int64_t {
+    const int64_t v = integer(k, dflt);
+    if (v > INT32_MAX) throw fail(std::string(k) + " = " + std::to_string(v) + ": expected at most " + std::to_string(INT32_MAX));
+    return v;
   };
   auto number = [&](const Json& o, const char* k, double dflt) -> double {
     if (!o.contains(k) || o[k].is_null()) return dflt;
@@ -120,12 +142,12 @@ ModelConfig read_hf_config(const std::string& dir, int64_t sliding_window) {
     default_rope("rope_parameters");
     c.rope_theta = number(j["rope_parameters"], "rope_theta", c.rope_theta);
   }
-  c.hidden_size = integer("hidden_size");
-  c.num_hidden_layers = integer("num_hidden_layers");
-  c.num_attention_heads = integer("num_attention_heads");
-  c.num_key_value_heads = integer("num_key_value_heads", c.num_attention_heads);
-  c.intermediate_size = integer("intermediate_size");
-  c.vocab_size = integer("vocab_size");
+  c.hidden_size = size("hidden_size");
+  c.num_hidden_layers = size("num_hidden_layers");
+  c.num_attention_heads = size("num_attention_heads");
+  c.num_key_value_heads = size("num_key_value_heads", c.num_attention_heads);
+  c.intermediate_size = size("intermediate_size");
+  c.vocab_size = size("vocab_size");
   c.rms_norm_eps = number(j, "rms_norm_eps", 1e-6);
   c.tie_word_embeddings = boolean("tie_word_embeddings", false);
   c.attention_bias = true;  // Qwen2: q/k/v projections have biases, o_proj has none
@@ -172,15 +194,21 @@ ModelConfig read_hf_config(const std::string& dir, int64_t sliding_window) {
   return c;
 }
 
-void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
-                     const std::vector<float*>& tensors) {
-  SR_ASSERT(specs.size() == tensors.size(), "one tensor per spec");
-  // Which file holds each tensor.
+namespace {
+
+// The safetensors files of a folder and which of them holds each tensor.
+struct HfWeightFiles {
   std::vector<std::unique_ptr<SafetensorsFile>> files;
   std::map<std::string, std::pair<const SafetensorsFile*, const SafetensorsEntry*>> where;
+};
+
+HfWeightFiles open_hf_weights(const std::string& dir) {
+  HfWeightFiles w;
+  auto& files = w.files;
+  auto& where = w.where;
   const std::string index_path = dir + "/model.safetensors.index.json";
   const std::string single = dir + "/model.safetensors";
-  if (fs::exists(index_path)) {
+  if (path_exists(index_path)) {
     const Json idx = read_json_file(index_path, "the index of a sharded model");
     if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
       throw UserError(index_path + ": lacks a weight_map object");
@@ -194,7 +222,7 @@ void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::
       auto f = by_name.find(shard);
       if (f == by_name.end()) {
         const std::string p = dir + "/" + shard;
-        if (!fs::exists(p))
+        if (!path_exists(p))
           throw UserError(index_path + ": names shard " + shard + " (for " + it.key() + "), which is missing");
         files.push_back(std::make_unique<SafetensorsFile>(p));
         f = by_name.emplace(shard, files.back().get()).first;
@@ -208,51 +236,88 @@ void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::
       for (const SafetensorsEntry& e : f->tensors())
         if (!named_in[f.get()].count(e.name))
           throw UserError(f->path() + ": holds tensor '" + e.name + "', which " + index_path + " does not name for it");
-  } else if (fs::exists(single)) {
+  } else if (path_exists(single)) {
     files.push_back(std::make_unique<SafetensorsFile>(single));
     for (const SafetensorsEntry& e : files.back()->tensors()) where[e.name] = {files.back().get(), &e};
   } else {
     throw UserError(dir + ": neither model.safetensors nor model.safetensors.index.json (a Hugging Face "
                     "model folder with safetensors weights is expected)");
   }
+  return w;
+}
 
-  // Exactly the parameters of the config, each with its shape.
-  auto read = [&](const std::string& name, const std::vector<int64_t>& shape) {
-    const auto& [file, e] = where.at(name);
+bool is_rotary_buffer(const std::string& name) {
+  const std::string suffix = "rotary_emb.inv_freq";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Names, shapes and dtypes against cfg, before any value is read or any model allocated.
+std::vector<ParamSpec> check_weight_files(const HfWeightFiles& w, const std::string& dir, const ModelConfig& cfg) {
+  // The parameter list has a dozen entries per layer: a config claiming billions of layers is
+  // refused before the list is built. Once every shape equals its tensor's, the model is exactly
+  // as large as the files, so nothing of config.json's sizes is allocated unchecked.
+  if (cfg.num_hidden_layers > int64_t(w.where.size()))
+    throw UserError(dir + "/config.json: num_hidden_layers = " + std::to_string(cfg.num_hidden_layers) +
+                    " but the weights hold only " + std::to_string(w.where.size()) + " tensors");
+  std::vector<ParamSpec> specs = parameter_specs(cfg, 0, 1);
+  std::set<std::string> used;
+  auto check = [&](const std::string& name, const std::vector<int64_t>& shape) {
+    const auto& [file, e] = w.where.at(name);
     if (e->shape != shape)
       throw UserError(file->path() + ": tensor '" + name + "' has shape " + dims(e->shape) + " but " + dir +
                       "/config.json implies " + dims(shape));
+    if (e->dtype != "F32" && e->dtype != "BF16" && e->dtype != "F16")
+      throw UserError(file->path() + ": tensor '" + name + "' has dtype " + e->dtype +
+                      ", which is not supported for weights (expected BF16, F16 or F32)");
+    used.insert(name);
+  };
+  for (const ParamSpec& s : specs) {
+    if (!w.where.count(s.name))
+      throw UserError(dir + ": tensor '" + s.name + "' is missing from the weights (config.json implies it)");
+    check(s.name, s.global_shape);
+  }
+  if (cfg.tie_word_embeddings && w.where.count("lm_head.weight")) check("lm_head.weight", specs[0].global_shape);
+  for (const auto& [name, fe] : w.where) {
+    if (used.count(name) || is_rotary_buffer(name)) continue;  // a buffer computed from rope_theta
+    throw UserError(fe.first->path() + ": unexpected tensor '" + name + "' (not a parameter of this Qwen2 config" +
+                    (name == "lm_head.weight" ? ", whose head is tied to the embedding)" : ")"));
+  }
+  return specs;
+}
+
+}  // namespace
+
+void check_hf_weights(const std::string& dir, const ModelConfig& cfg) {
+  check_weight_files(open_hf_weights(dir), dir, cfg);
+}
+
+void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
+                     const std::vector<float*>& tensors) {
+  SR_ASSERT(specs.size() == tensors.size(), "one tensor per spec");
+  const HfWeightFiles w = open_hf_weights(dir);
+  const std::vector<ParamSpec> expected = check_weight_files(w, dir, cfg);
+  SR_ASSERT(expected.size() == specs.size(), "specs of the config");
+  auto read = [&](const std::string& name) {
+    const auto& [file, e] = w.where.at(name);
     std::vector<float> v = file->read_f32(*e);
     for (size_t i = 0; i < v.size(); ++i)
       if (!std::isfinite(v[i]))
-        throw UserError(file->path() + ": tensor '" + name + "' holds a " + (std::isnan(v[i]) ? "NaN" : "infinite") +
+        throw UserError(file->path() + ": tensor '" + name + "' holds " + (std::isnan(v[i]) ? "a NaN" : "an infinite") +
                         " value (element " + std::to_string(i) + ")");
     return v;
   };
-  std::set<std::string> used;
   for (size_t i = 0; i < specs.size(); ++i) {
     const ParamSpec& s = specs[i];
-    SR_ASSERT(s.split_dim < 0 && s.local_shape == s.global_shape, "HF import fills a TP-1 model");
-    if (!where.count(s.name))
-      throw UserError(dir + ": tensor '" + s.name + "' is missing from the weights (config.json implies it)");
-    const std::vector<float> v = read(s.name, s.global_shape);
+    SR_ASSERT(s.split_dim < 0 && s.local_shape == s.global_shape && s.global_shape == expected[i].global_shape,
+              "HF import fills a TP-1 model");
+    const std::vector<float> v = read(s.name);
     std::copy(v.begin(), v.end(), tensors[i]);
-    used.insert(s.name);
   }
-  if (cfg.tie_word_embeddings && where.count("lm_head.weight")) {
+  if (cfg.tie_word_embeddings && w.where.count("lm_head.weight")) {
     // Some tied checkpoints store the head anyway: accepted only as the embedding's copy.
-    const std::vector<float> head = read("lm_head.weight", specs[0].global_shape);
+    const std::vector<float> head = read("lm_head.weight");
     if (std::memcmp(head.data(), tensors[0], head.size() * sizeof(float)) != 0)
       throw UserError(dir + ": tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight");
-    used.insert("lm_head.weight");
-  }
-  for (const auto& [name, fe] : where) {
-    if (used.count(name)) continue;
-    const std::string suffix = "rotary_emb.inv_freq";
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      continue;  // a buffer computed from rope_theta, not a parameter
-    throw UserError(fe.first->path() + ": unexpected tensor '" + name + "' (not a parameter of this Qwen2 config" +
-                    (name == "lm_head.weight" ? ", whose head is tied to the embedding)" : ")"));
   }
 }
 
@@ -326,8 +391,7 @@ bool find_added_tokens(const std::string& t, size_t& open, size_t& close) {
 
 std::optional<HfTokenizer> read_hf_tokenizer(const std::string& dir, int64_t config_vocab_size) {
   const std::string path = dir + "/tokenizer.json";
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::nullopt;
+  if (!path_exists(path)) return std::nullopt;
   HfTokenizer tok;
   tok.json = read_text(path, "a tokenizer");
   auto fail = [&](const std::string& why) -> UserError { return UserError(path + ": " + why); };
@@ -368,11 +432,12 @@ std::optional<HfTokenizer> read_hf_tokenizer(const std::string& dir, int64_t con
     }
   }
   if (highest < 0) throw fail("the vocabulary is empty");
-  tok.original_vocab = highest + 1;
-  if (tok.original_vocab > config_vocab_size)
-    throw fail("its vocabulary has " + std::to_string(tok.original_vocab) + " tokens (highest id " +
+  // Compared before adding 1: an id of 2^63 - 1 would overflow to a negative vocabulary.
+  if (highest >= config_vocab_size)
+    throw fail("its vocabulary has " + std::to_string(uint64_t(highest) + 1) + " tokens (highest id " +
                std::to_string(highest) + ") but config.json's vocab_size is " + std::to_string(config_vocab_size) +
                ": the embedding has no row for the ids above");
+  tok.original_vocab = highest + 1;
 
   std::string entries;
   for (const std::string& name : smooth_reading_special_tokens()) {
@@ -390,6 +455,10 @@ std::optional<HfTokenizer> read_hf_tokenizer(const std::string& dir, int64_t con
     // Appended to the added_tokens list as text: the rest of the file keeps its bytes.
     size_t open = 0, close = 0;
     std::string& t = tok.json;
+    auto cannot_add = [&](const std::string& name) {
+      return fail("cannot add the special token " + name +
+                  " to added_tokens (is its key written with escapes, or twice?)");
+    };
     if (find_added_tokens(t, open, close)) {
       size_t last = close;
       while (last > open + 1 && std::isspace(static_cast<unsigned char>(t[last - 1]))) --last;
@@ -399,13 +468,20 @@ std::optional<HfTokenizer> read_hf_tokenizer(const std::string& dir, int64_t con
         t.insert(last, ",\n    " + entries);
     } else {
       const size_t brace = t.find('{');
-      const bool has_null = j.contains("added_tokens");  // "added_tokens": null
-      if (has_null) throw fail("added_tokens is null; expected a list");
+      if (j.contains("added_tokens") && j["added_tokens"].is_null()) throw fail("added_tokens is null; expected a list");
+      if (j.contains("added_tokens")) throw cannot_add(tok.added.front().first);
       t.insert(brace + 1, "\n  \"added_tokens\": [\n    " + entries + "\n  ],");
     }
     try {
+      // The text edit is checked by reading the result back: a file whose "added_tokens" key the
+      // scan does not see as such (written with escapes, or twice) must not lose the additions.
       const nlohmann::json check = nlohmann::json::parse(t);
-      SR_ASSERT(check["added_tokens"].is_array(), "added tokens written into tokenizer.json");
+      std::set<std::string> now;
+      if (check.contains("added_tokens") && check["added_tokens"].is_array())
+        for (const nlohmann::json& a : check["added_tokens"])
+          if (a.is_object() && a.contains("content") && a["content"].is_string()) now.insert(a["content"].get<std::string>());
+      for (const auto& [name, id] : tok.added)
+        if (!now.count(name)) throw cannot_add(name);
     } catch (const nlohmann::json::exception& e) {
       throw fail(std::string("cannot add the special tokens (") + e.what() + ")");
     }

@@ -30,6 +30,11 @@ ModelConfig read_hf_config(const std::string& dir, int64_t sliding_window = -1);
 void read_hf_weights(const std::string& dir, const ModelConfig& cfg, const std::vector<ParamSpec>& specs,
                      const std::vector<float*>& tensors);
 
+// The checks of read_hf_weights that need no values (files, index, names, shapes, dtypes, and
+// config.json's sizes against what the files hold), for a caller to run before it allocates a
+// model of cfg's sizes. UserError otherwise.
+void check_hf_weights(const std::string& dir, const ModelConfig& cfg);
+
 // config.json of cfg as transformers reads it.
 Json hf_config_json(const ModelConfig& cfg, SafetensorsDType dtype);
 

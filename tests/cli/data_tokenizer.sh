@@ -39,7 +39,22 @@ json.dump(j, open("nospecial.json", "w"), ensure_ascii=False)
 j = json.load(open(sys.argv[1]))
 j["model"]["type"] = "WordPiece"
 json.dump(j, open("wordpiece.json", "w"), ensure_ascii=False)
+j = json.load(open(sys.argv[1]))
+j["model"]["ignore_merges"] = "yes"
+json.dump(j, open("badtype.json", "w"), ensure_ascii=False)
+j = json.load(open(sys.argv[1]))
+j["model"]["vocab"]["!"] = 2**31
+json.dump(j, open("hugeid.json", "w"), ensure_ascii=False)
 PY
+mkdir dir.json
+# A field of the wrong type is named, not read as its default; a huge id is refused before
+# any table of that size is allocated; a directory is named as one.
+expect_user_error bad_type "badtype.json: model.ignore_merges is a string, expected true or false" \
+  "$SR_BIN" data from-text t.txt --out y.h5 --sample-tokens 64 --tokenizer badtype.json
+expect_user_error huge_id "hugeid.json: model.vocab['!'] is 2147483648, expected an integer id from 0 to 16777215" \
+  "$SR_BIN" data synth --task passkey --context-tokens 1024 --samples 1 --tokenizer hugeid.json --out x.h5
+expect_user_error dir_tokenizer "dir.json: is a directory, not a tokenizer.json file" \
+  "$SR_BIN" data inspect bpe.h5 --tokenizer dir.json
 expect_user_error no_specials "import the model with \`smoothread ckpt import-hf\`" \
   "$SR_BIN" data synth --task passkey --context-tokens 1024 --samples 1 --tokenizer nospecial.json --out x.h5
 expect_user_error wordpiece "model type 'WordPiece' is not supported" \

@@ -559,6 +559,33 @@ TEST(HfTokenizer, RefusesAnotherModelTypeAndATooLargeVocabulary) {
   EXPECT_THROW(read_hf_tokenizer(tmp.path(), 10), UserError);
 }
 
+// An id near 2^63 must not overflow the highest id + 1 into a vocabulary that "fits"; a
+// directory named tokenizer.json is named as such; an added_tokens key the text scan cannot see
+// (written with an escape) must not silently lose the additions.
+TEST(HfTokenizer, RefusesOverflowingIdsDirectoriesAndKeysItCannotEdit) {
+  TempDir tmp;
+  auto error = [&](int64_t vocab) {
+    try {
+      read_hf_tokenizer(tmp.path(), vocab);
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  spit(tmp.path() + "/tokenizer.json", tokenizer_json("BPE", "\"a\": 0, \"b\": 9223372036854775807", ""));
+  EXPECT_NE(error(10).find("its vocabulary has 9223372036854775808 tokens (highest id 9223372036854775807) but "
+                           "config.json's vocab_size is 10"),
+            std::string::npos)
+      << error(10);
+  std::string escaped = tokenizer_json("BPE", "\"a\": 0, \"b\": 1", "");
+  escaped.replace(escaped.find("\"added_tokens\""), 14, "\"added\\u005ftokens\"");
+  spit(tmp.path() + "/tokenizer.json", escaped);
+  EXPECT_NE(error(20).find("cannot add the special token <bos> to added_tokens"), std::string::npos) << error(20);
+  std::filesystem::remove(tmp.path() + "/tokenizer.json");
+  std::filesystem::create_directory(tmp.path() + "/tokenizer.json");
+  EXPECT_EQ(error(10), tmp.path() + "/tokenizer.json: is a directory, not a file (a tokenizer)");
+}
+
 // The tokenizer of the fixtures (Qwen2's structure, ~2000 entries) takes the special tokens too.
 TEST(HfTokenizer, FixtureTokenizerTakesTheSpecialTokens) {
   SR_REQUIRE_HF_FIXTURES();

@@ -338,6 +338,37 @@ TEST_F(SafetensorsTest, HfConfigMapping) {
             std::string::npos);
 }
 
+// config.json sizes out of range are refused naming the key, and sizes the weights do not have
+// are refused by check_hf_weights before anything of those sizes is allocated (import-hf runs it
+// before building the model: an intermediate_size of 2^40 used to end in "out of host memory").
+TEST_F(SafetensorsTest, HfConfigSizesAreCheckedBeforeAllocation) {
+  const ModelConfig c = hf_tiny(true, 0);
+  Transformer a(c, small_shape(), {});
+  randomise(a, 4);
+  write_hf_folder(path("sizes"), c, a.specs(), const_views(a), {});
+  const Json good = parse_json(read_bytes(path("sizes/config.json")));
+  auto with = [&](const std::string& key, const Json& v) {
+    Json j = good;
+    j[key] = v;
+    if (key == "num_hidden_layers") j.erase("layer_types");
+    std::ofstream(path("sizes/config.json"), std::ios::trunc) << j.dump();
+    return error_of([&] { check_hf_weights(path("sizes"), read_hf_config(path("sizes"))); });
+  };
+  EXPECT_NE(with("vocab_size", uint64_t(1) << 63).find("config.json: vocab_size = 9223372036854775808 is out of range"),
+            std::string::npos);
+  EXPECT_NE(with("intermediate_size", int64_t(1) << 31).find("config.json: intermediate_size = 2147483648: expected at most 2147483647"),
+            std::string::npos);
+  EXPECT_NE(with("intermediate_size", int64_t(1) << 30)
+                .find("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [48, 32] but"),
+            std::string::npos);
+  EXPECT_NE(with("vocab_size", int64_t(1) << 30).find("tensor 'model.embed_tokens.weight' has shape [40, 32] but"),
+            std::string::npos);
+  EXPECT_NE(with("num_hidden_layers", INT32_MAX)
+                .find("config.json: num_hidden_layers = 2147483647 but the weights hold only"),
+            std::string::npos);
+  EXPECT_EQ(with("vocab_size", 40), "");  // the folder as written
+}
+
 TEST_F(SafetensorsTest, HfWeightsRefusedWhenTheyDoNotFitTheConfig) {
   const ModelConfig c = hf_tiny(true, 0);
   Transformer a(c, small_shape(), {});
