@@ -252,6 +252,18 @@ int data_inspect(const std::vector<std::string>& args) {
     throw UserError(path + ": --sample " + std::to_string(show) + " is out of range (the file has " +
                     std::to_string(n) + " samples)");
   const auto attrs = d.attributes();
+  // --tokenizer is checked against the dataset before anything is printed, whatever the
+  // dataset's tokenizer: a BPE file given for a byte dataset (or an unreadable one) used to be
+  // ignored without a word.
+  std::optional<Tokenizer> bpe;
+  if (vm.count("tokenizer")) {
+    const std::string spec = vm["tokenizer"].as<std::string>();
+    Tokenizer t = load_tokenizer(spec, false);
+    if (t.name() != d.tokenizer())
+      throw UserError(path + ": the dataset's tokenizer is " + d.tokenizer() + " but --tokenizer " + spec + " is " +
+                      t.name());
+    if (!t.is_byte()) bpe = std::move(t);
+  }
 
   std::printf("file        %s\n", path.c_str());
   std::printf("format      %s v%s, tokenizer %s, vocab_size %u\n", attrs.at("format").c_str(),
@@ -322,13 +334,6 @@ int data_inspect(const std::vector<std::string>& args) {
     std::printf("sample %lld (%zu tokens; trained tokens inside \u27e6 \u27e7):\n", (long long)show,
                 ids.size());
     const bool bytes = d.tokenizer() == ByteTokenizer::name();
-    std::optional<Tokenizer> bpe;
-    if (vm.count("tokenizer") && !bytes) {
-      bpe = load_tokenizer(vm["tokenizer"].as<std::string>(), false);
-      if (bpe->name() != d.tokenizer())
-        throw UserError(path + ": the dataset's tokenizer is " + d.tokenizer() + " but --tokenizer " +
-                        vm["tokenizer"].as<std::string>() + " is " + bpe->name());
-    }
     std::string text;
     bool open = false;
     for (size_t t = 0; t < shown; ++t) {

@@ -55,6 +55,11 @@ expect_user_error huge_id "hugeid.json: model.vocab['!'] is 2147483648, expected
   "$SR_BIN" data synth --task passkey --context-tokens 1024 --samples 1 --tokenizer hugeid.json --out x.h5
 expect_user_error dir_tokenizer "dir.json: is a directory, not a tokenizer.json file" \
   "$SR_BIN" data inspect bpe.h5 --tokenizer dir.json
+# A byte dataset inspected with a BPE tokenizer.json: refused too, not ignored.
+"$SR_BIN" data from-text t.txt --out bytes.h5 --sample-tokens 64 >/dev/null
+expect_user_error inspect_byte_with_bpe "the dataset's tokenizer is byte but --tokenizer $tok is $identity" \
+  "$SR_BIN" data inspect bytes.h5 --tokenizer "$tok"
+"$SR_BIN" data inspect bytes.h5 --tokenizer byte >/dev/null || fail "inspect of a byte dataset with --tokenizer byte"
 expect_user_error no_specials "import the model with \`smoothread ckpt import-hf\`" \
   "$SR_BIN" data synth --task passkey --context-tokens 1024 --samples 1 --tokenizer nospecial.json --out x.h5
 expect_user_error wordpiece "model type 'WordPiece' is not supported" \
