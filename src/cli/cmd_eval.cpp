@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/data_commands.h"
+#include "cli/eval_set.h"
 #include "cli/read_common.h"
 #include "core/error.h"
 #include "dataset/tokenizer.h"
@@ -34,11 +35,6 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-
-struct Cell {
-  double score = 0.0, rounds = 0.0, tokens = 0.0, correct = 0.0;
-  int64_t n = 0;
-};
 
 std::string percent(double x) {
   char buf[32];
@@ -121,19 +117,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   cli.read.tokenizer = &tokenizer;
   validate_read_options(cli.read, info.config);
   const Haystack haystack = words.empty() ? Haystack::default_words() : Haystack::from_word_file(words);
-  std::vector<SyntheticTask> tasks;
-  std::vector<ReadInput> inputs;
-  std::vector<std::pair<size_t, size_t>> cell_of;  // (kind index, length index)
-  for (size_t k = 0; k < kinds.size(); ++k)
-    for (size_t l = 0; l < lengths.size(); ++l)
-      for (int64_t i = 0; i < samples; ++i) {
-        tasks.push_back(make_task(kinds[k], size_t(lengths[l]), haystack, data_seed, Split::test,
-                                  uint64_t(i)));
-        inputs.push_back({tasks.back().question, tasks.back().context});
-        validate_read_input(inputs.back(), info.config,
-                            std::string("eval: task ") + task_kind_name(kinds[k]) + ": ");
-        cell_of.emplace_back(k, l);
-      }
+  const EvalSet set = make_eval_set(kinds, lengths, samples, haystack, data_seed, info.config, "eval: ");
+  const std::vector<ReadInput>& inputs = set.inputs;
 
   std::unique_ptr<Engine> engine = make_engine(info.config, cli, inputs, grid.get());
   load_checkpoint_weights(info, *engine, grid.get());
@@ -155,16 +140,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   const std::vector<ReadOutput> results = read_all(*engine, inputs, cli.read, progress);
   if (!writer) return kExitOk;
 
-  std::vector<std::vector<Cell>> cells(kinds.size(), std::vector<Cell>(lengths.size()));
-  for (size_t i = 0; i < results.size(); ++i) {
-    Cell& c = cells[cell_of[i].first][cell_of[i].second];
-    const double s = score(tasks[i], results[i].answer);
-    c.score += s;
-    c.correct += s == 1.0;
-    c.rounds += double(results[i].rounds);
-    c.tokens += double(results[i].prefill_tokens + results[i].decode_tokens);
-    ++c.n;
-  }
+  const std::vector<std::vector<EvalCell>> cells = score_eval_set(set, results);
 
   // Markdown: accuracy (mean score, %) per task x length, then rounds and tokens per answer.
   std::ostringstream md;
@@ -178,11 +154,11 @@ int cmd_eval(const std::vector<std::string>& args) {
     md << "\n";
   };
   header("task");
-  std::vector<Cell> total(lengths.size());
+  std::vector<EvalCell> total(lengths.size());
   for (size_t k = 0; k < kinds.size(); ++k) {
     md << "| " << task_kind_name(kinds[k]) << " |";
     for (size_t l = 0; l < lengths.size(); ++l) {
-      const Cell& c = cells[k][l];
+      const EvalCell& c = cells[k][l];
       md << " " << percent(c.score / double(c.n)) << " |";
       total[l].score += c.score;
       total[l].correct += c.correct;
@@ -193,12 +169,12 @@ int cmd_eval(const std::vector<std::string>& args) {
     md << "\n";
   }
   md << "| **mean** |";
-  for (const Cell& c : total) md << " " << percent(c.score / double(c.n)) << " |";
+  for (const EvalCell& c : total) md << " " << percent(c.score / double(c.n)) << " |";
   md << "\n\nMean rounds read / tokens per answer (prefilled + decoded)\n\n";
   header("task");
   for (size_t k = 0; k < kinds.size(); ++k) {
     md << "| " << task_kind_name(kinds[k]) << " |";
-    for (const Cell& c : cells[k])
+    for (const EvalCell& c : cells[k])
       md << " " << fixed(c.rounds / double(c.n), 1) << " / " << fixed(c.tokens / double(c.n), 0) << " |";
     md << "\n";
   }
@@ -217,7 +193,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   Json rows = Json::array();
   for (size_t k = 0; k < kinds.size(); ++k)
     for (size_t l = 0; l < lengths.size(); ++l) {
-      const Cell& c = cells[k][l];
+      const EvalCell& c = cells[k][l];
       rows.push_back(Json{{"task", task_kind_name(kinds[k])},
                           {"context_tokens", lengths[l]},
                           {"samples", c.n},

@@ -14,7 +14,10 @@
 #include <type_traits>
 #include <utility>
 
+#include "cli/options.h"
 #include "core/error.h"
+#include "dataset/synthetic.h"
+#include "dataset/trajectory.h"
 #include "core/log.h"
 
 namespace po = boost::program_options;
@@ -102,6 +105,13 @@ const std::vector<Key>& schema() {
              "steps between losses on data.eval_path, logged to metrics.jsonl (0 = off)"),
       SR_KEY("train.eval_tokens", integer, eval_tokens,
              "tokens of data.eval_path (its first samples, in file order) each evaluation reads"),
+      SR_KEY("train.eval_samples", integer, eval_samples,
+             "held-out synthetic samples per task and length read (as smoothread eval) at each "
+             "evaluation, accuracy logged to metrics.jsonl (0 = off)"),
+      SR_KEY("train.eval_tasks", text, eval_tasks, "tasks of train.eval_samples, comma-separated"),
+      SR_KEY("train.eval_context_tokens", text, eval_context_tokens,
+             "context lengths of train.eval_samples, comma-separated (e.g. 4k,16k)"),
+      SR_KEY("train.eval_mode", text, eval_mode, "reading of train.eval_samples: sr, one-round or multi-round"),
       SR_KEY("data.path", text, data_path, "token dataset (.h5)"),
       SR_KEY("data.eval_path", text, eval_path, "held-out token dataset for train.eval_every (.h5)"),
       SR_KEY("data.shuffle", boolean, shuffle, "shuffle samples each epoch"),
@@ -308,9 +318,18 @@ void check_values(const RunConfig& r, const std::map<std::string, std::string>& 
   need(r.threads >= 0, "train.threads", "0 (cores / local ranks) or a positive thread count");
   need(r.peak_tflops > 0, "train.peak_tflops", "a number > 0");
   need(r.eval_every >= 0, "train.eval_every", "0 (off) or a positive step interval");
-  need(r.eval_every == 0 || !r.eval_path.empty(), "train.eval_every",
-       "0 while data.eval_path is not set (set data.eval_path to a held-out token dataset)");
+  need(r.eval_samples >= 0 && r.eval_samples <= 100000, "train.eval_samples", "0 (off) to 100000");
+  need(r.eval_every == 0 || !r.eval_path.empty() || r.eval_samples > 0, "train.eval_every",
+       "0 while neither data.eval_path nor train.eval_samples is set (set data.eval_path to a "
+       "held-out token dataset, or train.eval_samples to read held-out tasks)");
   need(r.eval_tokens > 0, "train.eval_tokens", "a positive number of tokens");
+  need(r.eval_samples == 0 || r.eval_every > 0, "train.eval_samples",
+       "0 while train.eval_every = 0 (set train.eval_every to evaluate)");
+  if (r.eval_samples > 0) {
+    parse_task_list(r.eval_tasks, "train.eval_tasks");
+    parse_token_list("train.eval_context_tokens", r.eval_context_tokens);
+    parse_trajectory_format(r.eval_mode, "train.eval_mode");
+  }
   need(!r.out_dir.empty(), "train.out_dir", "a directory");
   need(r.prefetch_steps >= 0, "data.prefetch_steps", "0 (no background reading) or more steps");
   need(r.watchdog_seconds >= 0, "parallel.watchdog_seconds", "a number of seconds >= 0 (0 = off)");

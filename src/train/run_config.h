@@ -42,6 +42,12 @@ struct RunConfig {
   bool profile = false;             // print device time per op kind (bench train, train)
   int64_t eval_every = 0;           // steps between held-out evaluations (0 = none)
   int64_t eval_tokens = 65536;      // tokens of data.eval_path each evaluation reads
+  // Held-out synthetic tasks read by the Smooth Reading loop at each evaluation (smoothread
+  // eval's test split), their accuracy logged: samples per task and length (0 = none).
+  int64_t eval_samples = 0;
+  std::string eval_tasks = "passkey";     // comma-separated task names (data synth --task)
+  std::string eval_context_tokens = "4k";  // comma-separated context lengths
+  std::string eval_mode = "sr";           // sr, one-round or multi-round
 
   std::string data_path;
   std::string eval_path;            // data.eval_path: held-out token dataset (train.eval_every)

@@ -259,6 +259,23 @@ void Trainer::log_eval(const EvalResult& e, double seconds) {
   write_metrics({{"step", step_}, {"eval_loss", e.loss}, {"eval_tokens", e.tokens}, {"eval_targets", e.targets}});
 }
 
+void Trainer::log_sample_eval(const Json& fields, double seconds) {
+  if (grid_.world_rank != 0) return;
+  std::string summary;
+  for (auto it = fields.begin(); it != fields.end(); ++it)
+    if (it.value().is_number_float()) {
+      char v[32];
+      std::snprintf(v, sizeof v, "%.4g", it.value().get<double>());
+      summary += " | " + it.key() + " " + v;
+    } else if (it.value().is_number()) {
+      summary += " | " + it.key() + " " + it.value().dump();
+    }
+  info("eval step %6lld%s | %.2f s", (long long)step_, summary.c_str(), seconds);
+  Json record{{"step", step_}};
+  for (auto it = fields.begin(); it != fields.end(); ++it) record[it.key()] = it.value();
+  write_metrics(record);
+}
+
 void Trainer::log_step(const StepResult& r, double step_seconds) {
   tokens_seen_ += r.tokens;
   train_seconds_ += step_seconds;
@@ -332,9 +349,16 @@ int Trainer::run() {
     if (r.step == first_step) first_loss = r.loss;
     last_loss = r.loss;
     if (cfg_.eval_every > 0 && r.step % cfg_.eval_every == 0) {
-      Timer te;
-      const EvalResult e = evaluate();
-      log_eval(e, te.seconds());
+      if (!cfg_.eval_path.empty()) {
+        Timer te;
+        const EvalResult e = evaluate();
+        log_eval(e, te.seconds());
+      }
+      if (sample_eval_) {
+        Timer te;
+        const Json fields = sample_eval_(*model_);
+        log_sample_eval(fields, te.seconds());
+      }
     }
     // Every rank learns whether any rank was signalled, so all stop at the same step.
     int64_t stop = preemption_signalled();

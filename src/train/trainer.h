@@ -6,6 +6,7 @@
 // many steps the loss on a fixed held-out set (data.eval_path) is logged there as well.
 #pragma once
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "comm/process_grid.h"
@@ -52,6 +53,16 @@ class Trainer {
   // Trains until cfg.steps; returns the process exit code.
   int run();
 
+  // An evaluation beside the held-out loss, run at every train.eval_every-th step on every rank
+  // (collective as the model is): returns the fields logged on that step's metrics line, e.g.
+  // the accuracy of held-out tasks read with the model's current weights.
+  using SampleEval = std::function<Json(const Transformer& model)>;
+  void set_sample_eval(SampleEval fn) { sample_eval_ = std::move(fn); }
+  // The model's tokenizer: identity ("bpe-<hash>"; empty or "byte" for the byte tokenizer)
+  // and, where this run holds it, the tokenizer.json text (empty otherwise).
+  const std::string& tokenizer_identity() const { return tokenizer_; }
+  const std::string& tokenizer_json() const { return tokenizer_json_; }
+
   // Collective: writes a checkpoint of the current step.
   std::string save();
   int64_t step() const { return step_; }
@@ -63,6 +74,7 @@ class Trainer {
  private:
   void log_step(const StepResult& r, double step_seconds);
   void log_eval(const EvalResult& e, double seconds);
+  void log_sample_eval(const Json& fields, double seconds);
   // The one writer of metrics.jsonl (rank 0): one JSON record per call.
   void write_metrics(const Json& record);  // one line of metrics.jsonl
 
@@ -73,6 +85,7 @@ class Trainer {
   // The model's tokenizer, carried into every checkpoint this run writes: the resumed or
   // init_from checkpoint's (identity and tokenizer.json), else the training data's identity.
   std::string tokenizer_, tokenizer_json_;
+  SampleEval sample_eval_;
   std::unique_ptr<Transformer> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Loader> loader_;

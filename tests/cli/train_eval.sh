@@ -104,7 +104,7 @@ for path, vocab in (("vocab270.h5", 270), ("vocab300.h5", 300)):
 PY
 bad_args=("${args[@]}" --train.steps 2)
 expect_user_error "eval_every without eval_path" \
-  "train.eval_every = 4: expected 0 while data.eval_path is not set" \
+  "train.eval_every = 4: expected 0 while neither data.eval_path nor train.eval_samples is set" \
   "$SR_BIN" train "${bad_args[@]}" --train.eval_every 4 --train.out_dir bad1
 expect_user_error "negative eval_every" "train.eval_every = -1: expected 0 (off) or a positive step interval" \
   "$SR_BIN" train "${bad_args[@]}" "${eval_args[@]}" --train.eval_every -1 --train.out_dir bad2
