@@ -2,7 +2,7 @@
 # Held-out tasks read during training (train.eval_samples): at every eval_every-th step a
 # metrics record with the accuracy, rounds and tokens per answer of each task x length, the
 # same figures `smoothread eval` gives for the checkpoint of that step (data seed 4321, the same
-# tasks, lengths and mode); reading them leaves training bitwise unchanged; bad settings end
+# tasks, lengths and mode), also under TP=2; reading them leaves training bitwise unchanged; bad settings end
 # with one line and exit 2 before training starts.
 set -u
 work=$(mktemp -d)
@@ -21,6 +21,8 @@ sample_args=(--train.eval_every 2 --train.eval_samples 2 --train.eval_tasks pass
 "$SR_BIN" train "${args[@]}" --train.out_dir off >off.log 2>&1 || { echo "FAIL: run without eval"; cat off.log; exit 1; }
 "$SR_BIN" train "${args[@]}" "${sample_args[@]}" --train.out_dir on >on.log 2>&1 ||
   { echo "FAIL: run with train.eval_samples"; cat on.log; exit 1; }
+mpirun -np 2 --oversubscribe "$SR_BIN" train "${args[@]}" "${sample_args[@]}" --parallel.tp 2 --train.out_dir tp2 \
+  >tp2.log 2>&1 || { echo "FAIL: run with train.eval_samples under TP=2"; cat tp2.log; exit 1; }
 "$SR_BIN" eval --checkpoint on --tasks passkey,vartrack --context-tokens 1k --samples 2 --data-seed 4321 \
   --mode sr --threads 1 --out-json eval.json --out-md eval.md >eval.log 2>&1 ||
   { echo "FAIL: smoothread eval of the step-4 checkpoint"; cat eval.log; exit 1; }
@@ -50,6 +52,9 @@ got = evals[-1]["eval_cells"]
 same = [(w["task"], w["context_tokens"], w["accuracy"], w["mean_rounds"], w["mean_tokens"]) for w in want] == \
        [(g["task"], g["context_tokens"], g["accuracy"], g["mean_rounds"], g["mean_tokens"]) for g in got]
 check(same, f"step 4 matches smoothread eval of the step-4 checkpoint: {got} vs {want}")
+tp2 = [r for r in rows("tp2") if "eval_accuracy" in r]
+check([r["step"] for r in tp2] == [2, 4] and all(len(r["eval_cells"]) == 2 for r in tp2),
+      "TP=2 (the engine split as the model): records at steps 2 and 4, a cell per task")
 sys.exit(1 if bad else 0)
 PY
 grep -q "eval step      2 | eval_samples 4 | eval_accuracy" on.log && echo "ok   progress line" ||
