@@ -178,7 +178,9 @@ std::vector<float> SafetensorsFile::read_f32(const SafetensorsEntry& e) const {
   const size_t n = size_t(e.numel());
   std::vector<float> out(n);
   if (e.dtype == "F32") {
-    std::memcpy(out.data(), p, n * 4);  // little-endian host, as the format
+    // Little-endian host, as the format. An empty tensor has no buffer: memcpy of a null
+    // pointer is undefined even for 0 bytes.
+    if (n > 0) std::memcpy(out.data(), p, n * 4);
   } else if (e.dtype == "BF16" || e.dtype == "F16") {
     const bool bf = e.dtype == "BF16";
     for (size_t i = 0; i < n; ++i) {
