@@ -9,7 +9,10 @@
 #include <optional>
 #include <sstream>
 
+#include <boost/program_options.hpp>
+
 #include "cli/commands.h"
+#include "cli/data_commands.h"
 #include "comm/process_grid.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -20,19 +23,11 @@
 #include "train/optimizer.h"
 
 namespace fs = std::filesystem;
+namespace po = boost::program_options;
 
 namespace sr {
 
 namespace {
-
-int64_t parse_count(const std::string& opt, const std::string& v, int64_t min) {
-  char* end = nullptr;
-  errno = 0;
-  const long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end || errno || x < min)
-    throw UserError(opt + " " + v + ": expected an integer >= " + std::to_string(min));
-  return x;
-}
 
 // The shortest decimal text that reads back as x.
 std::string shortest(double x) {
@@ -69,48 +64,35 @@ void write_file(const std::string& path, const std::string& text) {
 
 int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
   const char* usage =
-      "usage: smoothread ckpt import-hf DIR --out CKPT [--sliding-window W] [--tp N]\n"
-      "  DIR                a Hugging Face Qwen2 folder: config.json and model.safetensors (or\n"
-      "                     model-0000i-of-0000n.safetensors shards with model.safetensors.index.json),\n"
-      "                     and tokenizer.json (BPE) when it has one: stored in the checkpoint with the\n"
-      "                     Smooth Reading special tokens added (the embedding grows when needed)\n"
-      "  --out CKPT         the run directory to create: CKPT/checkpoints/step_00000000 (step 0, zero\n"
-      "                     AdamW moments) and CKPT/model.ini (the model section for train --config);\n"
-      "                     train starts from it with checkpoint.init_from = CKPT\n"
-      "  --sliding-window W the window of the imported model (0: full attention); default: the folder's\n"
-      "  --tp N             check that the model splits over N tensor-parallel ranks (any checkpoint\n"
-      "                     loads into any TP layout, so the checkpoint itself is written unsplit)\n"
-      "Exit code 0: written; 2: a bad folder or option, with nothing written.\n";
+      "DIR --out CKPT [--sliding-window W] [--tp N]\n"
+      "  DIR: a Hugging Face Qwen2 folder: config.json and model.safetensors (or\n"
+      "  model-0000i-of-0000n.safetensors shards with model.safetensors.index.json), and\n"
+      "  tokenizer.json (BPE) when it has one: stored in the checkpoint with the Smooth Reading\n"
+      "  special tokens added (the embedding grows when needed). Writes CKPT/checkpoints/step_00000000\n"
+      "  (step 0, zero AdamW moments) and CKPT/model.ini (the model section for train --config);\n"
+      "  train starts from it with checkpoint.init_from = CKPT.\n"
+      "Exit code 0: written; 2: a bad folder or option, with nothing written.";
   std::string dir, out;
   int64_t window = -1, tp = 1;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      if (log_rank() == 0) std::fputs(usage, stdout);
-      return kExitOk;
-    }
-  }
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UserError("ckpt import-hf: " + a + " expects a value");
-      return args[++i];
-    };
-    if (a == "--out")
-      out = value();
-    else if (a == "--sliding-window")
-      window = parse_count(a, value(), 0);
-    else if (a == "--tp")
-      tp = parse_count(a, value(), 1);
-    else if (a.rfind("-", 0) == 0)
-      throw UserError("ckpt import-hf: unknown option '" + a + "' (see smoothread ckpt import-hf --help)");
-    else if (!dir.empty())
-      throw UserError("ckpt import-hf: one model folder expected, got '" + dir + "' and '" + a + "'");
-    else
-      dir = a;
-  }
-  if (dir.empty()) throw UserError("ckpt import-hf: expected a Hugging Face model folder");
-  if (out.empty()) throw UserError("ckpt import-hf: --out CKPT is required");
+  po::options_description desc("options");
+  desc.add_options()("help,h", "print this help")(
+      "out", po::value<std::string>(&out)->required(), "the run directory to create")(
+      "sliding-window", po::value<int64_t>(&window),
+      "the window of the imported model (0: full attention); default: the folder's")(
+      "tp", po::value<int64_t>(&tp)->default_value(1),
+      "check that the model splits over N tensor-parallel ranks (any checkpoint loads into any TP "
+      "layout, so the checkpoint itself is written unsplit)");
+  po::options_description hidden;
+  hidden.add_options()("dir", po::value<std::string>(&dir));
+  po::positional_options_description pos;
+  pos.add("dir", 1);
+  po::variables_map vm;
+  if (!parse_command_line("ckpt import-hf", usage, args, desc, hidden, pos, vm)) return kExitOk;
+  if (dir.empty()) throw UserError("ckpt import-hf: expected a Hugging Face model folder (see smoothread ckpt import-hf --help)");
+  if (vm.count("sliding-window") && window < 0)
+    throw UserError("ckpt import-hf: --sliding-window " + std::to_string(window) + ": expected 0 (full attention) or a window");
+  if (tp < 1) throw UserError("ckpt import-hf: --tp " + std::to_string(tp) + ": expected a positive rank count");
+  if (out.empty()) throw UserError("ckpt import-hf: --out is empty, expected a directory to create");
   std::error_code ec;
   if (fs::exists(out, ec)) throw UserError("--out " + out + ": already exists (import-hf creates a new directory)");
 
@@ -220,49 +202,38 @@ int cmd_ckpt_import_hf(const std::vector<std::string>& args) {
 
 int cmd_ckpt_export_hf(const std::vector<std::string>& args) {
   const char* usage =
-      "usage: smoothread ckpt export-hf CKPT --out DIR [--dtype f32|bf16] [--max-shard-bytes N]\n"
-      "  CKPT               a checkpoint (step directory, checkpoints/ or a run directory), any layout\n"
-      "  --out DIR          the Hugging Face Qwen2 folder to create (config.json, safetensors, and the\n"
-      "                     checkpoint's tokenizer.json when it has one)\n"
-      "  --dtype            the weights' dtype (default f32: exactly the checkpoint's values)\n"
-      "  --max-shard-bytes  tensor bytes per safetensors shard (default 5000000000); more than one\n"
-      "                     shard adds model.safetensors.index.json\n"
-      "Exit code 0: written; 2: a bad checkpoint or option, with nothing written.\n";
-  std::string ckpt, out;
+      "CKPT --out DIR [--dtype f32|bf16] [--max-shard-bytes N]\n"
+      "  CKPT: a checkpoint (step directory, checkpoints/ or a run directory), any layout. Writes\n"
+      "  the Hugging Face Qwen2 folder DIR: config.json, safetensors, and the checkpoint's\n"
+      "  tokenizer.json when it has one.\n"
+      "Exit code 0: written; 2: a bad checkpoint or option, with nothing written.";
+  std::string ckpt, out, dtype;
   HfExportOptions opt;
-  for (const std::string& a : args)
-    if (a == "--help" || a == "-h") {
-      if (log_rank() == 0) std::fputs(usage, stdout);
-      return kExitOk;
-    }
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw UserError("ckpt export-hf: " + a + " expects a value");
-      return args[++i];
-    };
-    if (a == "--out") {
-      out = value();
-    } else if (a == "--dtype") {
-      const std::string d = value();
-      if (d == "f32")
-        opt.dtype = SafetensorsDType::f32;
-      else if (d == "bf16")
-        opt.dtype = SafetensorsDType::bf16;
-      else
-        throw UserError("--dtype " + d + ": expected f32 or bf16");
-    } else if (a == "--max-shard-bytes") {
-      opt.max_shard_bytes = uint64_t(parse_count(a, value(), 1));
-    } else if (a.rfind("-", 0) == 0) {
-      throw UserError("ckpt export-hf: unknown option '" + a + "' (see smoothread ckpt export-hf --help)");
-    } else if (!ckpt.empty()) {
-      throw UserError("ckpt export-hf: one checkpoint expected, got '" + ckpt + "' and '" + a + "'");
-    } else {
-      ckpt = a;
-    }
-  }
-  if (ckpt.empty()) throw UserError("ckpt export-hf: expected a checkpoint");
-  if (out.empty()) throw UserError("ckpt export-hf: --out DIR is required");
+  int64_t max_shard_bytes = 0;
+  po::options_description desc("options");
+  desc.add_options()("help,h", "print this help")(
+      "out", po::value<std::string>(&out)->required(), "the Hugging Face folder to create")(
+      "dtype", po::value<std::string>(&dtype)->default_value("f32"),
+      "the weights' dtype: f32 (exactly the checkpoint's values) or bf16")(
+      "max-shard-bytes", po::value<int64_t>(&max_shard_bytes)->default_value(int64_t(opt.max_shard_bytes)),
+      "tensor bytes per safetensors shard; more than one shard adds model.safetensors.index.json");
+  po::options_description hidden;
+  hidden.add_options()("checkpoint", po::value<std::string>(&ckpt));
+  po::positional_options_description pos;
+  pos.add("checkpoint", 1);
+  po::variables_map vm;
+  if (!parse_command_line("ckpt export-hf", usage, args, desc, hidden, pos, vm)) return kExitOk;
+  if (ckpt.empty()) throw UserError("ckpt export-hf: expected a checkpoint (see smoothread ckpt export-hf --help)");
+  if (dtype == "f32")
+    opt.dtype = SafetensorsDType::f32;
+  else if (dtype == "bf16")
+    opt.dtype = SafetensorsDType::bf16;
+  else
+    throw UserError("ckpt export-hf: --dtype " + dtype + ": expected f32 or bf16");
+  if (max_shard_bytes < 1)
+    throw UserError("ckpt export-hf: --max-shard-bytes " + std::to_string(max_shard_bytes) + ": expected a positive byte count");
+  opt.max_shard_bytes = uint64_t(max_shard_bytes);
+  if (out.empty()) throw UserError("ckpt export-hf: --out is empty, expected a folder to create");
   std::error_code ec;
   if (fs::exists(out, ec)) throw UserError("--out " + out + ": already exists (export-hf creates a new folder)");
   CheckpointInfo info;

@@ -228,7 +228,23 @@ cp -r hf-f32-sharded noshard && rm noshard/model-00002-of-00002.safetensors
 refused "index names a missing shard" "names shard model-00002-of-00002.safetensors" noshard
 refused "no config.json" "config.json: missing" trained
 refused "tp that does not divide" "--tp 3: parallel.tp = 3 does not divide" hf-bf16 --tp 3
-refused "existing output" "already exists" hf-bf16 --out ck-bf16
+expect_user_error "existing output" "--out ck-bf16: already exists" "$SR_BIN" ckpt import-hf hf-bf16 --out ck-bf16
+# The options, through the same parser as every command: one line, exit 2, nothing written.
+refused "unknown option" "ckpt import-hf: unrecognised option '--bogus'" hf-bf16 --bogus 1
+refused "two folders" "ckpt import-hf: too many positional options" hf-bf16 hf-f64-norm
+refused "--out twice" "option '--out' cannot be specified more than once" hf-bf16 --out other-out
+refused "--tp 0" "ckpt import-hf: --tp 0: expected a positive rank count" hf-bf16 --tp 0
+refused "--tp not a number" "the argument ('two') for option '--tp' is invalid" hf-bf16 --tp two
+refused "negative window" "ckpt import-hf: --sliding-window -3: expected 0 (full attention) or a window" hf-bf16 --sliding-window -3
+expect_user_error "no folder" "ckpt import-hf: expected a Hugging Face model folder" "$SR_BIN" ckpt import-hf --out bad-out
+expect_user_error "import without --out" "the option '--out' is required but missing" "$SR_BIN" ckpt import-hf hf-bf16
+expect_user_error "export --dtype f16" "ckpt export-hf: --dtype f16: expected f32 or bf16" \
+  "$SR_BIN" ckpt export-hf ck-bf16 --out bad-out --dtype f16
+expect_user_error "export --max-shard-bytes 0" "ckpt export-hf: --max-shard-bytes 0: expected a positive byte count" \
+  "$SR_BIN" ckpt export-hf ck-bf16 --out bad-out --max-shard-bytes 0
+expect_user_error "export without a checkpoint" "ckpt export-hf: expected a checkpoint" "$SR_BIN" ckpt export-hf --out bad-out
+[ -e bad-out ] && { echo "FAIL: an option error wrote bad-out"; fails=$((fails + 1)); }
+[ -e other-out ] && { echo "FAIL: an option error wrote other-out"; fails=$((fails + 1)); }
 expect_user_error "export to an existing folder" "already exists" "$SR_BIN" ckpt export-hf ck-bf16 --out ex-bf16
 expect_user_error "export of a non-checkpoint" "ckpt export-hf hf-bf16: no checkpoint there" "$SR_BIN" ckpt export-hf hf-bf16 --out ex-none
 [ -e ex-none ] && { echo "FAIL export wrote ex-none"; fails=$((fails + 1)); }
