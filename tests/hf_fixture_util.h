@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "infer/engine.h"
 #include "model/batch.h"
 
 namespace sr::hftest {
@@ -86,6 +87,28 @@ inline Packed pack(const std::vector<std::vector<uint32_t>>& seqs) {
     p.cu.push_back(int32_t(p.tokens.size()));
   }
   return p;
+}
+
+// The logits [sequence, position, vocab] (flattened) of every position of `seqs` (all of one
+// length), read token by token from the inference engine holding `params` on `device`.
+inline std::vector<float> engine_logits(const ModelConfig& cfg, const ModelParams& params,
+                                        const std::vector<std::vector<uint32_t>>& seqs, Device device,
+                                        DType compute) {
+  const int64_t B = int64_t(seqs.size()), T = int64_t(seqs.front().size());
+  EngineShape es;
+  es.batch = B;
+  es.max_step_tokens = B * T;
+  es.max_context = T;
+  es.logits_rows = B * T;
+  es.device = device;
+  es.compute = compute;
+  Engine engine(cfg, es);
+  engine.load_weights(params);
+  std::vector<std::vector<float>> all;
+  engine.step(seqs, &all);
+  std::vector<float> out;
+  for (const auto& s : all) out.insert(out.end(), s.begin(), s.end());
+  return out;
 }
 
 }  // namespace sr::hftest

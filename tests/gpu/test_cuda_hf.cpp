@@ -56,19 +56,8 @@ void check_fixture_bf16(const std::string& name) {
   const double loss = model.forward_backward(false) / double(p.num_targets);
   EXPECT_NEAR(loss, want.loss, kLossRel * std::fabs(want.loss)) << "bf16 training forward's loss";
 
-  EngineShape es;
-  es.batch = B;
-  es.max_step_tokens = B * T;
-  es.max_context = T;
-  es.logits_rows = B * T;
-  es.device = Device::cuda;
-  es.compute = DType::bf16;
-  Engine engine(cfg, es);
-  engine.load_weights(model.params());
-  std::vector<std::vector<float>> all;
-  engine.step(want.input_ids, &all);
-  std::vector<float> got;
-  for (const auto& s : all) got.insert(got.end(), s.begin(), s.end());
+  const std::vector<float> got =
+      hftest::engine_logits(cfg, model.params(), want.input_ids, Device::cuda, DType::bf16);
   ASSERT_EQ(got.size(), want.logits.size());
   double scale = 0, worst = 0;
   for (size_t i = 0; i < got.size(); ++i) {

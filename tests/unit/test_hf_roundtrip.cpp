@@ -308,17 +308,8 @@ void check_folder(const std::string& dir, const std::string& what) {
   EXPECT_NEAR(loss, want.loss, 1e-4 * std::fabs(want.loss)) << "loss";
 
   // Logits: the inference engine (the training forward's math over KV caches) after every token.
-  EngineShape es;
-  es.batch = B;
-  es.max_step_tokens = B * T;
-  es.max_context = T;
-  es.logits_rows = B * T;
-  Engine engine(cfg, es);
-  engine.load_weights(model.params());
-  std::vector<std::vector<float>> all;
-  engine.step(want.input_ids, &all);
-  std::vector<float> got;
-  for (const auto& s : all) got.insert(got.end(), s.begin(), s.end());
+  const std::vector<float> got =
+      hftest::engine_logits(cfg, model.params(), want.input_ids, Device::cpu, DType::f32);
   ASSERT_EQ(got.size(), want.logits.size());
   const double scale = max_abs(want.logits);
   double worst = 0;
@@ -421,18 +412,11 @@ TEST(HfRoundTrip, ReferenceSeesTheWindowAndTheCheckSeesAWrongWeight) {
   std::vector<float*> dst;
   for (const Tensor& x : model.params().all) dst.push_back(x.f32());
   read_hf_weights(tmp.path(), cfg, model.specs(), dst);
-  EngineShape es;
-  es.batch = 2;
-  es.max_step_tokens = 26;
-  es.logits_rows = 26;
-  Engine engine(cfg, es);
-  engine.load_weights(model.params());
-  std::vector<std::vector<float>> out;
-  engine.step(want.input_ids, &out);
+  const std::vector<float> got =
+      hftest::engine_logits(cfg, model.params(), want.input_ids, Device::cpu, DType::f32);
+  ASSERT_EQ(got.size(), want.logits.size());
   double worst = 0;
-  for (size_t s = 0; s < out.size(); ++s)
-    for (size_t i = 0; i < out[s].size(); ++i)
-      worst = std::max(worst, std::fabs(double(out[s][i]) - want.logits[s * out[s].size() + i]));
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want.logits[i]));
   EXPECT_GT(worst, 1e-4 * max_abs(want.logits));
 }
 
