@@ -11,77 +11,10 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 py=${SR_PYTHON:-python3}
 
-# make_hf.py OUT VARIANT: a random tiny Qwen2 folder (hidden 64, 2 layers, 4/2 heads, MLP 176,
-# vocab 272) in HF's tensor order. Variants: bf16 (tied), f16 (untied), f32-sharded (two
-# shards and an index), f64-norm (model.norm.weight stored as F64), missing (no up_proj of
-# layer 1).
-cat >make_hf.py <<'PY'
-import json, os, random, struct, sys
-out, variant = sys.argv[1], sys.argv[2]
-os.makedirs(out)
-H, L, NH, NKV, I, V = 64, 2, 4, 2, 176, 272
-hd = H // NH
-tied = variant != "f16"
-cfg = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": H,
-       "num_hidden_layers": L, "num_attention_heads": NH, "num_key_value_heads": NKV,
-       "intermediate_size": I, "vocab_size": V, "hidden_act": "silu", "rope_theta": 10000.0,
-       "rms_norm_eps": 1e-6, "rope_scaling": None, "tie_word_embeddings": tied,
-       "use_sliding_window": False, "sliding_window": 4096, "max_window_layers": 28}
-shapes = [("model.embed_tokens.weight", [V, H])]
-for l in range(L):
-    p = "model.layers.%d." % l
-    shapes += [(p + "input_layernorm.weight", [H]), (p + "self_attn.q_proj.weight", [NH * hd, H]),
-               (p + "self_attn.q_proj.bias", [NH * hd]), (p + "self_attn.k_proj.weight", [NKV * hd, H]),
-               (p + "self_attn.k_proj.bias", [NKV * hd]), (p + "self_attn.v_proj.weight", [NKV * hd, H]),
-               (p + "self_attn.v_proj.bias", [NKV * hd]), (p + "self_attn.o_proj.weight", [H, NH * hd]),
-               (p + "post_attention_layernorm.weight", [H]), (p + "mlp.gate_proj.weight", [I, H]),
-               (p + "mlp.up_proj.weight", [I, H]), (p + "mlp.down_proj.weight", [H, I])]
-shapes.append(("model.norm.weight", [H]))
-if not tied:
-    shapes.append(("lm_head.weight", [V, H]))
-if variant == "missing":
-    shapes = [s for s in shapes if s[0] != "model.layers.1.mlp.up_proj.weight"]
-rng = random.Random(7)
-def blob(name, shape, dtype):
-    n = 1
-    for d in shape:
-        n *= d
-    vals = [(1.0 if "norm" in name else 0.0) + rng.gauss(0, 0.1) for _ in range(n)]
-    if dtype == "F64":
-        return struct.pack("<%dd" % n, *vals)
-    if dtype == "F32":
-        return struct.pack("<%df" % n, *vals)
-    if dtype == "F16":
-        return struct.pack("<%de" % n, *vals)
-    raw = struct.pack("<%df" % n, *vals)  # BF16: the upper half of each f32
-    return b"".join(raw[i + 2:i + 4] for i in range(0, len(raw), 4))
-def write(path, items):
-    header, off = {"__metadata__": {"format": "pt"}}, 0
-    for name, shape, dtype, b in items:
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(b)]}
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(i[3] for i in items))
-dtype = {"f16": "F16", "f32-sharded": "F32"}.get(variant, "BF16")
-items = []
-for name, shape in shapes:
-    d = "F64" if variant == "f64-norm" and name == "model.norm.weight" else dtype
-    items.append((name, shape, d, blob(name, shape, d)))
-if variant == "f32-sharded":
-    parts, wm = [items[:12], items[12:]], {}
-    for k, part in enumerate(parts):
-        fn = "model-%05d-of-%05d.safetensors" % (k + 1, len(parts))
-        write(os.path.join(out, fn), part)
-        wm.update({i[0]: fn for i in part})
-    json.dump({"metadata": {"total_size": sum(len(i[3]) for i in items)}, "weight_map": wm},
-              open(os.path.join(out, "model.safetensors.index.json"), "w"))
-else:
-    write(os.path.join(out, "model.safetensors"), items)
-json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=2)
-PY
-
+# hf-VARIANT: a random tiny Qwen2 folder (tests/cli/tiny_qwen2.py, transformers 4 style config):
+# bf16 (tied), f16 (untied), f32-sharded (two shards and an index), f64-norm (model.norm.weight
+# stored as F64), missing (no up_proj of layer 1).
+tiny_qwen2() { "$py" "$SR_SOURCE_DIR/tests/cli/tiny_qwen2.py" "$@"; }
 # tensors.py A B: every tensor of safetensors folder A has the same dtype, shape and bytes in B
 # (and B holds no other tensor).
 cat >tensors.py <<'PY'
@@ -116,7 +49,8 @@ check() {  # check NAME COMMAND...: the command succeeds
   fi
 }
 
-for v in bf16 f16 f32-sharded f64-norm missing; do "$py" make_hf.py "hf-$v" "$v" || exit 1; done
+{ tiny_qwen2 hf-bf16 && tiny_qwen2 hf-f16 --dtype F16 --untied && tiny_qwen2 hf-f32-sharded --dtype F32 --shards 2 &&
+  tiny_qwen2 hf-f64-norm --f64-norm && tiny_qwen2 hf-missing --drop model.layers.1.mlp.up_proj.weight; } || exit 1
 
 # Import, export, import, export: the checkpoints hold the folder's values and the exports are
 # bitwise the same; exported in the source dtype, the tensors are the source's bytes.

@@ -13,48 +13,12 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 py=${SR_PYTHON:-python3}
 
-# make_hf.py OUT VOCAB TIED: a random tiny Qwen2 folder in f32 (hidden 64, 2 layers, 4/2 heads,
-# MLP 176).
-cat >make_hf.py <<'PY'
-import json, os, random, struct, sys
-out, V, tied = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "tied"
-os.makedirs(out)
-H, L, NH, NKV, I = 64, 2, 4, 2, 176
-hd = H // NH
-cfg = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": H,
-       "num_hidden_layers": L, "num_attention_heads": NH, "num_key_value_heads": NKV,
-       "intermediate_size": I, "vocab_size": V, "hidden_act": "silu",
-       "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}, "rms_norm_eps": 1e-6,
-       "tie_word_embeddings": tied, "use_sliding_window": False, "sliding_window": None}
-shapes = [("model.embed_tokens.weight", [V, H])]
-for l in range(L):
-    p = "model.layers.%d." % l
-    shapes += [(p + "input_layernorm.weight", [H]), (p + "self_attn.q_proj.weight", [NH * hd, H]),
-               (p + "self_attn.q_proj.bias", [NH * hd]), (p + "self_attn.k_proj.weight", [NKV * hd, H]),
-               (p + "self_attn.k_proj.bias", [NKV * hd]), (p + "self_attn.v_proj.weight", [NKV * hd, H]),
-               (p + "self_attn.v_proj.bias", [NKV * hd]), (p + "self_attn.o_proj.weight", [H, NH * hd]),
-               (p + "post_attention_layernorm.weight", [H]), (p + "mlp.gate_proj.weight", [I, H]),
-               (p + "mlp.up_proj.weight", [I, H]), (p + "mlp.down_proj.weight", [H, I])]
-shapes.append(("model.norm.weight", [H]))
-if not tied:
-    shapes.append(("lm_head.weight", [V, H]))
-rng = random.Random(V)
-header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-for name, shape in shapes:
-    n = 1
-    for d in shape:
-        n *= d
-    b = struct.pack("<%df" % n, *[(1.0 if "norm" in name else 0.0) + rng.gauss(0, 0.1) for _ in range(n)])
-    header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(b)]}
-    blobs.append(b)
-    off += len(b)
-h = json.dumps(header).encode()
-h += b" " * ((8 - (8 + len(h)) % 8) % 8)
-with open(os.path.join(out, "model.safetensors"), "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=2)
-PY
-
+# make_hf OUT VOCAB tied|untied: a random tiny Qwen2 folder in f32 (tests/cli/tiny_qwen2.py,
+# transformers 5 style config).
+make_hf() {
+  "$py" "$SR_SOURCE_DIR/tests/cli/tiny_qwen2.py" "$1" --vocab "$2" --dtype F32 --seed "$2" --config v5 \
+    $([ "$3" = untied ] && echo --untied)
+}
 # make_tok.py OUT VARIANT: a byte-level BPE tokenizer.json with Qwen2's structure: the 256 byte
 # symbols, 4 merges (ids 256..259), and added tokens. Variants: plain (<|endoftext|> = 260), two
 # (and <|im_start|> = 261), all
@@ -151,11 +115,11 @@ for c in open(sys.argv[1], "rb").read():
 print("bpe-%016x" % h)' "$1"
 }
 
-"$py" make_hf.py hf-fits 272 tied || exit 1
+make_hf hf-fits 272 tied || exit 1
 "$py" make_tok.py hf-fits/tokenizer.json plain || exit 1
-"$py" make_hf.py hf-grow 264 untied || exit 1
+make_hf hf-grow 264 untied || exit 1
 cp hf-fits/tokenizer.json hf-grow/
-"$py" make_hf.py hf-all 272 tied || exit 1
+make_hf hf-all 272 tied || exit 1
 "$py" make_tok.py hf-all/tokenizer.json all || exit 1
 
 # Room in vocab_size: the nine tokens take ids 261..269, rows start as the mean of 0..260.
