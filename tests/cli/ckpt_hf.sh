@@ -37,17 +37,6 @@ print("%d tensors, %d differ %s" % (len(a), len(bad), sorted(bad)[:3]))
 sys.exit(1 if bad or not a else 0)
 PY
 
-check() {  # check NAME COMMAND...: the command succeeds
-  local name=$1
-  shift
-  if "$@" >log.txt 2>&1; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name:"
-    cat log.txt
-    fails=$((fails + 1))
-  fi
-}
 
 { tiny_qwen2 hf-bf16 && tiny_qwen2 hf-f16 --dtype F16 --untied && tiny_qwen2 hf-f32-sharded --dtype F32 --shards 2 &&
   tiny_qwen2 hf-f64-norm --f64-norm && tiny_qwen2 hf-missing --drop model.layers.1.mlp.up_proj.weight; } || exit 1
@@ -55,48 +44,48 @@ check() {  # check NAME COMMAND...: the command succeeds
 # Import, export, import, export: the checkpoints hold the folder's values and the exports are
 # bitwise the same; exported in the source dtype, the tensors are the source's bytes.
 for v in bf16 f16 f32-sharded; do
-  check "import $v" "$SR_BIN" ckpt import-hf "hf-$v" --out "ck-$v"
-  check "export $v" "$SR_BIN" ckpt export-hf "ck-$v" --out "ex-$v"
-  check "re-import $v" "$SR_BIN" ckpt import-hf "ex-$v" --out "ck2-$v"
-  check "re-export $v" "$SR_BIN" ckpt export-hf "ck2-$v/checkpoints" --out "ex2-$v" --max-shard-bytes 100000
-  check "export-import-export keeps every tensor ($v)" "$py" tensors.py "ex-$v" "ex2-$v"
+  expect_success "import $v" "$SR_BIN" ckpt import-hf "hf-$v" --out "ck-$v"
+  expect_success "export $v" "$SR_BIN" ckpt export-hf "ck-$v" --out "ex-$v"
+  expect_success "re-import $v" "$SR_BIN" ckpt import-hf "ex-$v" --out "ck2-$v"
+  expect_success "re-export $v" "$SR_BIN" ckpt export-hf "ck2-$v/checkpoints" --out "ex2-$v" --max-shard-bytes 100000
+  expect_success "export-import-export keeps every tensor ($v)" "$py" tensors.py "ex-$v" "ex2-$v"
 done
-check "f32 source exported as f32: its own bytes" "$py" tensors.py hf-f32-sharded ex-f32-sharded
-check "bf16 source exported as bf16: its own bytes" "$SR_BIN" ckpt export-hf ck-bf16 --out ex-bf16-bf16 --dtype bf16
-check "bf16 tensors unchanged" "$py" tensors.py hf-bf16 ex-bf16-bf16
-check "sharded export has an index" test -f ex2-bf16/model.safetensors.index.json -a -f ex2-bf16/model-00002-of-*.safetensors
-check "untied export has lm_head" grep -q '"tie_word_embeddings": false' ex-f16/config.json
-check "inspect the imported checkpoint" "$SR_BIN" ckpt inspect ck-bf16/checkpoints --verify
-check "--sliding-window sets the window" "$SR_BIN" ckpt import-hf hf-bf16 --out ck-w --sliding-window 32 --tp 2
-check "the window in model.ini" grep -qx "sliding_window = 32" ck-w/model.ini
-check "export the windowed import" "$SR_BIN" ckpt export-hf ck-w --out ex-w
-check "exported window" grep -q '"use_sliding_window": true' ex-w/config.json
+expect_success "f32 source exported as f32: its own bytes" "$py" tensors.py hf-f32-sharded ex-f32-sharded
+expect_success "bf16 source exported as bf16: its own bytes" "$SR_BIN" ckpt export-hf ck-bf16 --out ex-bf16-bf16 --dtype bf16
+expect_success "bf16 tensors unchanged" "$py" tensors.py hf-bf16 ex-bf16-bf16
+expect_success "sharded export has an index" test -f ex2-bf16/model.safetensors.index.json -a -f ex2-bf16/model-00002-of-*.safetensors
+expect_success "untied export has lm_head" grep -q '"tie_word_embeddings": false' ex-f16/config.json
+expect_success "inspect the imported checkpoint" "$SR_BIN" ckpt inspect ck-bf16/checkpoints --verify
+expect_success "--sliding-window sets the window" "$SR_BIN" ckpt import-hf hf-bf16 --out ck-w --sliding-window 32 --tp 2
+expect_success "the window in model.ini" grep -qx "sliding_window = 32" ck-w/model.ini
+expect_success "export the windowed import" "$SR_BIN" ckpt export-hf ck-w --out ex-w
+expect_success "exported window" grep -q '"use_sliding_window": true' ex-w/config.json
 
 # A trained checkpoint (tiny, window 64) exported and imported back: training from either with
 # checkpoint.init_from logs the same first steps; from the import's model.ini alone too.
 "$SR_BIN" data from-text /usr/share/common-licenses/GPL-3 --out data.h5 --sample-tokens 256 >/dev/null || exit 1
 args=(--config "$SR_SOURCE_DIR/configs/train/demo-cpu.ini" --data.path data.h5 --train.threads 1
       --train.global_batch_tokens 1024 --train.micro_batch_tokens 512 --train.log_every 1)
-check "train 3 steps" "$SR_BIN" train "${args[@]}" --train.steps 3 --train.out_dir trained
-check "export the trained run" "$SR_BIN" ckpt export-hf trained --out ex-trained
-check "import it" "$SR_BIN" ckpt import-hf ex-trained --out ck-trained
-check "its exports agree" "$SR_BIN" ckpt export-hf ck-trained --out ex-trained2
-check "trained tensors unchanged" "$py" tensors.py ex-trained ex-trained2
-check "init_from the trained run" "$SR_BIN" train "${args[@]}" --train.steps 2 --train.out_dir from-a \
+expect_success "train 3 steps" "$SR_BIN" train "${args[@]}" --train.steps 3 --train.out_dir trained
+expect_success "export the trained run" "$SR_BIN" ckpt export-hf trained --out ex-trained
+expect_success "import it" "$SR_BIN" ckpt import-hf ex-trained --out ck-trained
+expect_success "its exports agree" "$SR_BIN" ckpt export-hf ck-trained --out ex-trained2
+expect_success "trained tensors unchanged" "$py" tensors.py ex-trained ex-trained2
+expect_success "init_from the trained run" "$SR_BIN" train "${args[@]}" --train.steps 2 --train.out_dir from-a \
   --checkpoint.init_from trained/checkpoints/step_00000003
-check "init_from its import" "$SR_BIN" train "${args[@]}" --config ck-trained/model.ini --train.steps 2 \
+expect_success "init_from its import" "$SR_BIN" train "${args[@]}" --config ck-trained/model.ini --train.steps 2 \
   --train.out_dir from-b --checkpoint.init_from ck-trained
-check "from scratch" "$SR_BIN" train "${args[@]}" --train.steps 2 --train.out_dir scratch
+expect_success "from scratch" "$SR_BIN" train "${args[@]}" --train.steps 2 --train.out_dir scratch
 strip() { sed 's/, "tokens_per_s.*//' "$1/metrics.jsonl"; }
-check "same steps from the checkpoint and its import" cmp <(strip from-a) <(strip from-b)
-check "init_from started from the trained weights" test "$(strip from-a | head -1)" != "$(strip scratch | head -1)"
-check "init_from starts at step 1" grep -q '"step": 1,' from-a/metrics.jsonl
+expect_success "same steps from the checkpoint and its import" cmp <(strip from-a) <(strip from-b)
+expect_success "init_from started from the trained weights" test "$(strip from-a | head -1)" != "$(strip scratch | head -1)"
+expect_success "init_from starts at step 1" grep -q '"step": 1,' from-a/metrics.jsonl
 # The import loaded into TP=2 (re-sliced from its unsplit checkpoint): the same losses to float
 # tolerance.
-check "init_from its import with TP=2" mpirun -np 2 --oversubscribe "$SR_BIN" train "${args[@]}" \
+expect_success "init_from its import with TP=2" mpirun -np 2 --oversubscribe "$SR_BIN" train "${args[@]}" \
   --config ck-trained/model.ini --train.steps 2 --train.out_dir from-b-tp2 --parallel.tp 2 --checkpoint.init_from ck-trained
 losses() { sed 's/.*"loss": \([0-9.]*\).*/\1/' "$1/metrics.jsonl" | tr '\n' ' '; }
-check "TP=2 losses match" awk -v a="$(losses from-b)" -v b="$(losses from-b-tp2)" 'BEGIN {
+expect_success "TP=2 losses match" awk -v a="$(losses from-b)" -v b="$(losses from-b-tp2)" 'BEGIN {
   n = split(a, x, " "); m = split(b, y, " "); if (n != 2 || m != 2) exit 1
   for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-4 * x[i]) exit 1 } }'
 
@@ -105,9 +94,9 @@ check "TP=2 losses match" awk -v a="$(losses from-b)" -v b="$(losses from-b-tp2)
 fx="$SR_SOURCE_DIR/tests/fixtures/hf"
 if [ -d "$fx/qwen2-untied" ]; then
   for m in qwen2-untied qwen2-tied qwen2-window qwen2-sharded; do
-    check "import fixture $m" "$SR_BIN" ckpt import-hf "$fx/$m" --out "fx-ck-$m"
-    check "export fixture $m" "$SR_BIN" ckpt export-hf "fx-ck-$m" --out "fx-ex-$m"
-    check "fixture $m: every tensor's bytes" "$py" tensors.py "$fx/$m" "fx-ex-$m"
+    expect_success "import fixture $m" "$SR_BIN" ckpt import-hf "$fx/$m" --out "fx-ck-$m"
+    expect_success "export fixture $m" "$SR_BIN" ckpt export-hf "fx-ck-$m" --out "fx-ex-$m"
+    expect_success "fixture $m: every tensor's bytes" "$py" tensors.py "$fx/$m" "fx-ex-$m"
   done
 else
   echo "skip the transformers fixtures: $fx is absent (tools/make_hf_fixtures.py makes it)"

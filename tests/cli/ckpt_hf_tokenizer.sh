@@ -96,17 +96,6 @@ for name, rows in src.items():
 sys.exit(1 if bad or not src else 0)
 PY
 
-check() {  # check NAME COMMAND...: the command succeeds
-  local name=$1
-  shift
-  if "$@" >log.txt 2>&1; then
-    echo "ok   $name"
-  else
-    echo "FAIL $name:"
-    cat log.txt
-    fails=$((fails + 1))
-  fi
-}
 fnv() {  # the identity of a tokenizer.json: bpe- and FNV-1a 64 of its bytes
   "$py" -c 'import sys
 h = 0xcbf29ce484222325
@@ -123,39 +112,39 @@ make_hf hf-all 272 tied || exit 1
 "$py" make_tok.py hf-all/tokenizer.json all || exit 1
 
 # Room in vocab_size: the nine tokens take ids 261..269, rows start as the mean of 0..260.
-check "import with a tokenizer" "$SR_BIN" ckpt import-hf hf-fits --out ck-fits
+expect_success "import with a tokenizer" "$SR_BIN" ckpt import-hf hf-fits --out ck-fits
 step=ck-fits/checkpoints/step_00000000
-check "tokenizer.json in the checkpoint" cmp ck-fits/tokenizer.json $step/tokenizer.json
-check "manifest names its identity" grep -qx "tokenizer = $(fnv $step/tokenizer.json)" $step/manifest
-check "vocab_size unchanged" grep -qx "vocab_size = 272" ck-fits/model.ini
-check "special tokens added" "$py" -c 'import json, sys
+expect_success "tokenizer.json in the checkpoint" cmp ck-fits/tokenizer.json $step/tokenizer.json
+expect_success "manifest names its identity" grep -qx "tokenizer = $(fnv $step/tokenizer.json)" $step/manifest
+expect_success "vocab_size unchanged" grep -qx "vocab_size = 272" ck-fits/model.ini
+expect_success "special tokens added" "$py" -c 'import json, sys
 t = {a["content"]: a for a in json.load(open(sys.argv[1]))["added_tokens"]}
 names = ["<bos>", "<eos>", "<query>", "<chunk>", "<summary>", "<read>", "<stop>", "<answer>", "<pad>"]
 assert [t[n]["id"] for n in names] == list(range(261, 270)), t
 assert all(t[n]["special"] for n in names) and t["<|endoftext|>"]["id"] == 260' $step/tokenizer.json
-check "inspect shows the tokenizer" sh -c "\"$SR_BIN\" ckpt inspect $step | grep -q 'tokenizer   bpe-'"
-check "export" "$SR_BIN" ckpt export-hf ck-fits --out ex-fits
-check "export writes the checkpoint's tokenizer.json" cmp ex-fits/tokenizer.json $step/tokenizer.json
-check "new rows are the mean row, the others the source's" "$py" rows.py hf-fits ex-fits 261 261-269
+expect_success "inspect shows the tokenizer" sh -c "\"$SR_BIN\" ckpt inspect $step | grep -q 'tokenizer   bpe-'"
+expect_success "export" "$SR_BIN" ckpt export-hf ck-fits --out ex-fits
+expect_success "export writes the checkpoint's tokenizer.json" cmp ex-fits/tokenizer.json $step/tokenizer.json
+expect_success "new rows are the mean row, the others the source's" "$py" rows.py hf-fits ex-fits 261 261-269
 
 # No room: the embedding and the untied head grow to 270 rows.
-check "import growing the vocabulary" "$SR_BIN" ckpt import-hf hf-grow --out ck-grow
-check "vocab_size grown" grep -qx "vocab_size = 270" ck-grow/model.ini
-check "export of the grown model" "$SR_BIN" ckpt export-hf ck-grow --out ex-grow
-check "exported config has the new vocab_size" grep -q '"vocab_size": 270' ex-grow/config.json
-check "grown rows (embedding and head) are the mean row" "$py" rows.py hf-grow ex-grow 261 261-269
+expect_success "import growing the vocabulary" "$SR_BIN" ckpt import-hf hf-grow --out ck-grow
+expect_success "vocab_size grown" grep -qx "vocab_size = 270" ck-grow/model.ini
+expect_success "export of the grown model" "$SR_BIN" ckpt export-hf ck-grow --out ex-grow
+expect_success "exported config has the new vocab_size" grep -q '"vocab_size": 270' ex-grow/config.json
+expect_success "grown rows (embedding and head) are the mean row" "$py" rows.py hf-grow ex-grow 261 261-269
 # With --tp 2 the grown vocab_size (271 ids) is rounded up to a multiple of 2; the extra row too
 # starts as the mean.
 cp -r hf-grow hf-grow2 && "$py" make_tok.py hf-grow2/tokenizer.json two
-check "grown to a multiple of --tp" "$SR_BIN" ckpt import-hf hf-grow2 --out ck-grow2 --tp 2
-check "vocab_size 272" grep -qx "vocab_size = 272" ck-grow2/model.ini
-check "export it" "$SR_BIN" ckpt export-hf ck-grow2 --out ex-grow2
-check "rows 262..271 are the mean row" "$py" rows.py hf-grow2 ex-grow2 262 262-271
+expect_success "grown to a multiple of --tp" "$SR_BIN" ckpt import-hf hf-grow2 --out ck-grow2 --tp 2
+expect_success "vocab_size 272" grep -qx "vocab_size = 272" ck-grow2/model.ini
+expect_success "export it" "$SR_BIN" ckpt export-hf ck-grow2 --out ex-grow2
+expect_success "rows 262..271 are the mean row" "$py" rows.py hf-grow2 ex-grow2 262 262-271
 
 # A tokenizer that has them all is kept byte for byte.
-check "import a complete tokenizer" "$SR_BIN" ckpt import-hf hf-all --out ck-all
-check "kept byte for byte" cmp hf-all/tokenizer.json ck-all/checkpoints/step_00000000/tokenizer.json
-check "its identity is the source's" grep -qx "tokenizer = $(fnv hf-all/tokenizer.json)" ck-all/checkpoints/step_00000000/manifest
+expect_success "import a complete tokenizer" "$SR_BIN" ckpt import-hf hf-all --out ck-all
+expect_success "kept byte for byte" cmp hf-all/tokenizer.json ck-all/checkpoints/step_00000000/tokenizer.json
+expect_success "its identity is the source's" grep -qx "tokenizer = $(fnv hf-all/tokenizer.json)" ck-all/checkpoints/step_00000000/manifest
 
 # Training: byte-tokenized data is refused by a checkpoint with a BPE tokenizer, naming both.
 "$SR_BIN" data from-text /usr/share/common-licenses/GPL-3 --out bytes.h5 --sample-tokens 256 >/dev/null || exit 1
@@ -167,29 +156,29 @@ expect_user_error "init_from with data of another tokenizer" \
   "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 1 --train.out_dir run-bad --checkpoint.init_from ck-fits
 # A checkpoint without a tokenizer counts as byte: the same data trains from it.
 cp -r hf-fits hf-notok && rm hf-notok/tokenizer.json
-check "import without tokenizer.json" "$SR_BIN" ckpt import-hf hf-notok --out ck-notok
-check "no tokenizer key" sh -c "! grep -q '^tokenizer' ck-notok/checkpoints/step_00000000/manifest"
-check "byte data trains from it" "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 1 \
+expect_success "import without tokenizer.json" "$SR_BIN" ckpt import-hf hf-notok --out ck-notok
+expect_success "no tokenizer key" sh -c "! grep -q '^tokenizer' ck-notok/checkpoints/step_00000000/manifest"
+expect_success "byte data trains from it" "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 1 \
   --train.out_dir run-byte --checkpoint.init_from ck-notok
 
 # With data tokenized by the checkpoint's tokenizer.json (when data from-text takes one).
 if "$SR_BIN" data from-text --help 2>&1 | grep -q -- "--tokenizer"; then
-  check "data with the checkpoint's tokenizer" "$SR_BIN" data from-text /usr/share/common-licenses/GPL-3 \
+  expect_success "data with the checkpoint's tokenizer" "$SR_BIN" data from-text /usr/share/common-licenses/GPL-3 \
     --tokenizer ck-fits/tokenizer.json --out bpe.h5 --sample-tokens 256
-  check "init_from trains on it" "$SR_BIN" train "${args[@]}" --data.path bpe.h5 --train.steps 2 \
+  expect_success "init_from trains on it" "$SR_BIN" train "${args[@]}" --data.path bpe.h5 --train.steps 2 \
     --train.out_dir run --checkpoint.init_from ck-fits --checkpoint.every 1
   for s in 1 2; do
     d=run/checkpoints/step_0000000$s
-    check "step $s carries tokenizer.json" cmp $d/tokenizer.json $step/tokenizer.json
-    check "step $s names it" grep -qx "tokenizer = $id" $d/manifest
+    expect_success "step $s carries tokenizer.json" cmp $d/tokenizer.json $step/tokenizer.json
+    expect_success "step $s names it" grep -qx "tokenizer = $id" $d/manifest
   done
-  check "resume carries it too" "$SR_BIN" train "${args[@]}" --data.path bpe.h5 --train.steps 3 --train.out_dir run
-  check "step 3 carries tokenizer.json" cmp run/checkpoints/step_00000003/tokenizer.json $step/tokenizer.json
+  expect_success "resume carries it too" "$SR_BIN" train "${args[@]}" --data.path bpe.h5 --train.steps 3 --train.out_dir run
+  expect_success "step 3 carries tokenizer.json" cmp run/checkpoints/step_00000003/tokenizer.json $step/tokenizer.json
   expect_user_error "resume with data of another tokenizer" \
     "data.path bytes.h5 has tokenizer 'byte' but the resumed checkpoint (step 3) has tokenizer '$id'" \
     "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 4 --train.out_dir run
-  check "export of the trained run" "$SR_BIN" ckpt export-hf run --out ex-run
-  check "its tokenizer.json" cmp ex-run/tokenizer.json $step/tokenizer.json
+  expect_success "export of the trained run" "$SR_BIN" ckpt export-hf run --out ex-run
+  expect_success "its tokenizer.json" cmp ex-run/tokenizer.json $step/tokenizer.json
 else
   echo "skip training on BPE data: this build's data from-text has no --tokenizer"
 fi

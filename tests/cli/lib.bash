@@ -18,3 +18,16 @@ expect_user_error() {
     echo "ok   $name: $(cat err.txt)"
   fi
 }
+
+# expect_success NAME COMMAND...: the command exits 0; its output is shown when it does not.
+expect_success() {
+  local name=$1
+  shift
+  if "$@" >log.txt 2>&1; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name:"
+    cat log.txt
+    fails=$((fails + 1))
+  fi
+}
