@@ -137,9 +137,12 @@ Tokenizer load_tokenizer(const std::string& spec, bool require_specials) {
   std::error_code ec;
   if (!std::filesystem::exists(spec, ec))
     throw UserError(spec + ": cannot open the tokenizer file (expected a tokenizer.json or 'byte')");
-  const std::string bytes = read_tokenizer_file(spec);
-  Tokenizer t(BpeTokenizer::from_json(bytes, spec), tokenizer_identity_of_json_bytes(bytes));
-  if (require_specials) t.require_specials(spec);
+  return tokenizer_from_json(read_tokenizer_file(spec), spec, require_specials);
+}
+
+Tokenizer tokenizer_from_json(std::string_view bytes, const std::string& where, bool require_specials) {
+  Tokenizer t(BpeTokenizer::from_json(bytes, where), tokenizer_identity_of_json_bytes(bytes));
+  if (require_specials) t.require_specials(where);
   return t;
 }
 

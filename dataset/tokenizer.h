@@ -96,5 +96,8 @@ class Tokenizer {
 // "byte" (or an empty string): the byte tokenizer; otherwise the path of a tokenizer.json.
 // With require_specials, a vocabulary lacking a Smooth Reading special is a UserError.
 Tokenizer load_tokenizer(const std::string& spec, bool require_specials = true);
+// The same from a tokenizer.json's bytes (e.g. a checkpoint's, held in memory); `where` names
+// it in messages.
+Tokenizer tokenizer_from_json(std::string_view bytes, const std::string& where, bool require_specials = true);
 
 }  // namespace sr

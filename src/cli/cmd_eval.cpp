@@ -16,7 +16,6 @@
 #include "cli/eval_set.h"
 #include "cli/read_common.h"
 #include "core/error.h"
-#include "dataset/tokenizer.h"
 #include "core/threads.h"
 #include "core/timer.h"
 #include "dataset/synthetic.h"
@@ -112,8 +111,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   }
 
   const CheckpointInfo info = read_checkpoint_info(cli.checkpoint);
-  // The checkpoint's own vocabulary: its tokenizer.json, else the byte tokenizer.
-  const Tokenizer tokenizer = load_tokenizer(info.tokenizer_json.empty() ? "byte" : info.tokenizer_json);
+  const Tokenizer tokenizer = checkpoint_tokenizer(info);
   cli.read.tokenizer = &tokenizer;
   validate_read_options(cli.read, info.config);
   const Haystack haystack = words.empty() ? Haystack::default_words() : Haystack::from_word_file(words);

@@ -10,7 +10,6 @@
 #include "cli/data_commands.h"
 #include "cli/read_common.h"
 #include "core/error.h"
-#include "dataset/tokenizer.h"
 #include "core/timer.h"
 
 namespace po = boost::program_options;
@@ -96,8 +95,7 @@ int cmd_read(const std::vector<std::string>& args) {
   const bool writer = !grid || grid->world_rank == 0;
 
   const CheckpointInfo info = read_checkpoint_info(cli.checkpoint);
-  // The checkpoint's own vocabulary: its tokenizer.json, else the byte tokenizer.
-  const Tokenizer tokenizer = load_tokenizer(info.tokenizer_json.empty() ? "byte" : info.tokenizer_json);
+  const Tokenizer tokenizer = checkpoint_tokenizer(info);
   cli.read.tokenizer = &tokenizer;
   validate_read_options(cli.read, info.config);
   const std::vector<ReadRecord> records = read_inputs(input);

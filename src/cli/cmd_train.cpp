@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/threads.h"
-#include "dataset/bpe_tokenizer.h"
+#include "dataset/tokenizer.h"
 #include "dataset/trajectory.h"
 #include "train/preemption.h"
 #include "train/trainer.h"
@@ -31,12 +31,10 @@ Trainer::SampleEval make_sample_eval(const RunConfig& cfg, const ProcessGrid& gr
   const std::string& identity = trainer.tokenizer_identity();
   if (!identity.empty() && identity != "byte") {
     if (trainer.tokenizer_json().empty())
-      throw UserError("train.eval_samples: the data's tokenizer '" + trainer.tokenizer_identity() +
+      throw UserError("train.eval_samples: the data's tokenizer '" + identity +
                       "' is not held by this run (start it from a checkpoint that has its "
                       "tokenizer.json, e.g. one of smoothread ckpt import-hf)");
-    *tokenizer = Tokenizer(BpeTokenizer::from_json(trainer.tokenizer_json(), "the checkpoint's tokenizer.json"),
-                           trainer.tokenizer_identity());
-    tokenizer->require_specials("train.eval_samples");
+    *tokenizer = tokenizer_from_json(trainer.tokenizer_json(), "train.eval_samples: the checkpoint's tokenizer.json");
   }
   std::vector<int64_t> lengths;
   for (size_t l : parse_token_list("train.eval_context_tokens", cfg.eval_context_tokens))

@@ -101,6 +101,10 @@ std::unique_ptr<Engine> make_engine(const ModelConfig& cfg, const ReadCli& cli,
   return std::make_unique<Engine>(cfg, es);
 }
 
+Tokenizer checkpoint_tokenizer(const CheckpointInfo& info) {
+  return load_tokenizer(info.tokenizer_json.empty() ? "byte" : info.tokenizer_json);
+}
+
 Json read_result_json(const ReadOutput& out, const ReadOptions& opt) {
   Json j;
   j["answer"] = out.answer;

@@ -10,6 +10,7 @@
 
 #include "comm/process_grid.h"
 #include "core/json.h"
+#include "dataset/tokenizer.h"
 #include "infer/engine.h"
 #include "infer/load.h"
 #include "infer/reader.h"
@@ -43,6 +44,9 @@ std::unique_ptr<ProcessGrid> make_read_grid(const ReadCli& cli, const std::strin
 // the KV cache of a full-attention model is sized for the longest of `inputs` (or --max-context).
 std::unique_ptr<Engine> make_engine(const ModelConfig& cfg, const ReadCli& cli,
                                     const std::vector<ReadInput>& inputs, const ProcessGrid* grid);
+
+// The checkpoint's own vocabulary: its tokenizer.json, else the byte tokenizer.
+Tokenizer checkpoint_tokenizer(const CheckpointInfo& info);
 
 // One result as the JSON object `read` writes (docs/formats.md).
 Json read_result_json(const ReadOutput& out, const ReadOptions& opt);
