@@ -178,6 +178,16 @@ if "$SR_BIN" data from-text --help 2>&1 | grep -q -- "--tokenizer"; then
     "data.path bytes.h5 has tokenizer 'byte' but the resumed checkpoint (step 3) has tokenizer '$id'" \
     "$SR_BIN" train "${args[@]}" --data.path bytes.h5 --train.steps 4 --train.out_dir run
   expect_success "export of the trained run" "$SR_BIN" ckpt export-hf run --out ex-run
+  # Held-out tasks read during training (train.eval_samples) in the checkpoint's vocabulary; a
+  # run from scratch on BPE data holds no tokenizer.json to read them with.
+  sample_eval=(--train.eval_every 1 --train.eval_samples 1 --train.eval_context_tokens 512)
+  expect_success "eval_samples with the checkpoint's tokenizer" "$SR_BIN" train "${args[@]}" --data.path bpe.h5 \
+    --train.steps 1 --train.out_dir run-evals --checkpoint.init_from ck-fits "${sample_eval[@]}"
+  expect_success "its record" "$py" -c 'import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if "eval_accuracy" in l]
+assert len(r) == 1 and r[0]["eval_samples"] == 1 and r[0]["eval_tokens_per_answer"] > 0, r' run-evals/metrics.jsonl
+  expect_user_error "eval_samples on BPE data from scratch" "train.eval_samples: the data's tokenizer '$id' is not held by this run" \
+    "$SR_BIN" train "${args[@]}" --data.path bpe.h5 --train.steps 1 --train.out_dir run-evals-scratch "${sample_eval[@]}"
   expect_success "its tokenizer.json" cmp ex-run/tokenizer.json $step/tokenizer.json
 else
   echo "skip training on BPE data: this build's data from-text has no --tokenizer"
