@@ -47,7 +47,6 @@ Trainer::SampleEval make_sample_eval(const RunConfig& cfg, const ProcessGrid& gr
   cli.device = cfg.device == Device::cuda ? "cuda" : "cpu";
   cli.precision = computes_in_bf16(cfg) ? "bf16" : "f32";
   cli.batch = std::min<int64_t>(64, int64_t(set->inputs.size()));
-  cli.mode = cfg.eval_mode;
   cli.read.mode = parse_trajectory_format(cfg.eval_mode, "train.eval_mode");
   cli.read.tokenizer = tokenizer.get();
   validate_read_options(cli.read, cfg.model);
@@ -69,7 +68,7 @@ Trainer::SampleEval make_sample_eval(const RunConfig& cfg, const ProcessGrid& gr
                             {"mean_rounds", c.rounds / double(c.n)},
                             {"mean_tokens", c.tokens / double(c.n)}});
       }
-    return Json{{"eval_read_mode", cli.mode},
+    return Json{{"eval_read_mode", trajectory_format_name(cli.read.mode)},
                 {"eval_samples", all.n},
                 {"eval_accuracy", all.score / double(all.n)},
                 {"eval_exact", all.correct / double(all.n)},
