@@ -20,6 +20,7 @@
 #   data/train-one-round.h5, data/train-sr.h5     training sets
 #   runs/<system>/metrics.jsonl, checkpoints/     one training run per system
 #   eval/<system>.json, eval/<system>.md          smoothread eval --out-json / --out-md
+#   eval/<system>-samples.jsonl                   every reading: expected and given answer, summaries
 #   timings.jsonl                                 wall-clock seconds per system and phase
 #   run.json, commands.sh, logs/                  commit, card, versions; every command run; logs
 #   results.md, loss.svg, accuracy.svg            tools/replicate_report.py DIR
@@ -266,7 +267,8 @@ system() {
   run "eval-$s" "$bin" eval --checkpoint "$rundir" --mode "$mode" --tasks "$tasks" \
     --context-tokens "$lengths" --samples "$samples" --data-seed "$eval_seed" --device "$device" \
     --threads "$threads" \
-    "${word_opt[@]}" "${opts[@]}" --out-json "$out/eval/$s.json" --out-md "$out/eval/$s.md" || return 1
+    "${word_opt[@]}" "${opts[@]}" --out-json "$out/eval/$s.json" --out-md "$out/eval/$s.md" \
+    --out-samples "$out/eval/$s-samples.jsonl" || return 1
   timing "$s" eval "$t1"
 }
 

@@ -50,7 +50,7 @@ std::string fixed(double x, int digits) {
 
 int cmd_eval(const std::vector<std::string>& args) {
   ReadCli cli;
-  std::string tasks_s, lengths_s, out_json, out_md, words;
+  std::string tasks_s, lengths_s, out_json, out_md, out_samples, words;
   int64_t samples = 0;
   uint64_t data_seed = 0;
   int threads = 0;
@@ -72,7 +72,10 @@ int cmd_eval(const std::vector<std::string>& args) {
       "words", po::value<std::string>(&words),
       "word list for the filler and keys (default /usr/share/dict/words, else built in)")(
       "out-json", po::value<std::string>(&out_json), "write the results as JSON here")(
-      "out-md", po::value<std::string>(&out_md), "write the Markdown tables here (default: stdout)");
+      "out-md", po::value<std::string>(&out_md), "write the Markdown tables here (default: stdout)")(
+      "out-samples", po::value<std::string>(&out_samples),
+      "write every input's reading as JSONL here: task, length, question, expected and given "
+      "answer, score, summaries");
   add_read_options(desc, cli);
   const char* usage =
       "--checkpoint DIR [--tasks all] [--context-tokens 1k,4k] [--samples 20] [--mode sr]\n"
@@ -103,7 +106,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   if (lengths.empty()) throw UserError("eval: --context-tokens is empty");
   if (samples < 1 || samples > 100000)
     throw UserError("eval: --samples " + std::to_string(samples) + ": expected 1 to 100000");
-  for (const std::string& o : {out_json, out_md}) {
+  for (const std::string& o : {out_json, out_md, out_samples}) {
     const auto parent = std::filesystem::path(o).parent_path();
     std::error_code ec;
     if (!o.empty() && !parent.empty() && !std::filesystem::is_directory(parent, ec))
@@ -217,6 +220,23 @@ int cmd_eval(const std::vector<std::string>& args) {
     std::filesystem::rename(path + ".tmp", path);
   };
   if (!out_json.empty()) write(out_json, j.dump(2) + "\n");
+  if (!out_samples.empty()) {
+    // One line per input, in the order read (task, then length, then sample): what the model
+    // wrote beside what was expected, to see why a cell scores as it does.
+    std::string lines;
+    for (size_t i = 0; i < results.size(); ++i) {
+      const SyntheticTask& task = set.tasks[i];
+      Json line{{"task", task_kind_name(task.kind)},
+                {"context_tokens", lengths[set.cell_of[i].second]},
+                {"question", task.question},
+                {"expected", task.answer},
+                {"score", score(task, results[i].answer)}};
+      const Json reading = read_result_json(results[i], cli.read);
+      for (const auto& [key, value] : reading.items()) line[key] = value;
+      lines += line.dump() + "\n";
+    }
+    write(out_samples, lines);
+  }
   if (!out_md.empty())
     write(out_md, md.str());
   else

@@ -82,7 +82,8 @@ fi
 # eval: the table's shape, in Markdown and JSON (with --threads 1, which the header reports).
 if "$SR_BIN" eval --checkpoint run --tasks passkey,vartrack --context-tokens 256,512 --samples 2 \
     --chunk-tokens 48 --max-summary-tokens 8 --max-answer-tokens 8 --batch 4 --threads 1 \
-    --out-json eval.json --out-md eval.md 2>err.txt && grep -q ", 1 CPU thread(s);" err.txt; then
+    --out-json eval.json --out-md eval.md --out-samples samples.jsonl 2>err.txt &&
+    grep -q ", 1 CPU thread(s);" err.txt; then
   "$SR_PYTHON" - <<'PY' && echo "ok   eval tables" || { echo "FAIL eval tables"; fails=$((fails + 1)); }
 import json
 j = json.load(open("eval.json"))
@@ -96,6 +97,17 @@ md = open("eval.md").read().splitlines()
 rows = [l for l in md if l.startswith("| passkey") or l.startswith("| vartrack")]
 assert len(rows) == 4 and all(l.count("|") == 4 for l in rows), md  # task + 2 lengths
 assert any(l.startswith("| task | 256 | 512 |") for l in md), md
+# --out-samples: one line per input, in the cells' order, each cell's scores averaging to its
+# accuracy, with the reading's own fields.
+lines = [json.loads(l) for l in open("samples.jsonl")]
+assert [(l["task"], l["context_tokens"]) for l in lines] == \
+    [(t, n) for t in ("passkey", "vartrack") for n in (256, 512) for _ in range(2)], lines
+for r in j["results"]:
+    mine = [l for l in lines if (l["task"], l["context_tokens"]) == (r["task"], r["context_tokens"])]
+    assert abs(sum(l["score"] for l in mine) / 2 - r["accuracy"]) < 1e-9, (r, mine)
+    assert abs(sum(l["prefill_tokens"] + l["decode_tokens"] for l in mine) / 2 - r["mean_tokens"]) < 1e-6
+for l in lines:
+    assert l["expected"] and l["question"].endswith("?") and len(l["summaries"]) == l["rounds"], l
 PY
 else
   echo "FAIL eval"; cat err.txt; fails=$((fails + 1))
@@ -166,6 +178,8 @@ expect_user_error eval_threads "eval: --threads -1: expected 0 (cores / local ra
   "$SR_BIN" eval --checkpoint run --threads -1
 expect_user_error eval_threads_text "the argument ('two') for option '--threads' is invalid" \
   "$SR_BIN" eval --checkpoint run --threads two
+expect_user_error eval_samples_dir "eval: nodir/s.jsonl: the directory nodir does not exist" \
+  "$SR_BIN" eval --checkpoint run --out-samples nodir/s.jsonl
 expect_user_error eval_chunk "is larger than the model's window" "$SR_BIN" eval --checkpoint run --chunk-tokens $((window * 2))
 [[ ! -e in.jsonl.tmp ]] || { echo "FAIL: a temporary output was left"; fails=$((fails + 1)); }
 

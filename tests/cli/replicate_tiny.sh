@@ -57,6 +57,9 @@ for name, (window, mode) in want.items():
         least = 0.9 * r["context_tokens"] if mode == "one-round" else 1
         check(r["mean_tokens"] >= least, f"{name}: {r['mean_tokens']} tokens per answer")
     check(os.path.getsize(f"{out}/eval/{name}.md") > 0, f"{name}: eval markdown")
+    readings = [json.loads(l) for l in open(f"{out}/eval/{name}-samples.jsonl")]
+    check(len(readings) == len(e["results"]) * run["eval_samples"] and
+          all(r["mode"] == mode and r["expected"] for r in readings), f"{name}: eval readings")
     phases = {t["phase"] for t in timings if t["system"] == name}
     check(phases == {"train", "eval"}, f"{name}: timings {phases}")
 md = open(f"{out}/results.md").read()
