@@ -47,6 +47,11 @@
 #                      system's wall-clock its own; >1 shares the card and says so in run.json)
 #   --words FILE       word list for the haystacks and keys, for both synth and eval (default:
 #                      smoothread's, /usr/share/dict/words where it exists, else built in)
+#   --pretrain-steps N  first train one model for N steps on copy-rich text (tools/recall_text.py:
+#                      key-value records recalled in another order, the loss on every token),
+#                      and start all three systems from it (checkpoint.init_from): the
+#                      retrieval skill the paper's pretrained models bring (docs/results.md).
+#                      The same for every system, on top of their budget (default 0: none)
 #   --no-report        skip step (4)
 #   -- ARGS            passed on to every `smoothread train` (e.g. --train.lr 5e-4), after the
 #                      configs; they count in the data budget too
@@ -61,17 +66,18 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 
 tiny=0 out="" systems="full,window,sr" steps="" train_ctx="" lengths="" samples="" device=""
 tasks="passkey,niah-multikey,niah-multivalue,vartrack" jobs=1 threads="" words="" report=1 train_extra=()
+pretrain_steps=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --tiny) tiny=1; shift ;;
-    --out|--systems|--steps|--train-context|--lengths|--samples|--tasks|--device|--jobs|--threads|--words)
+    --out|--systems|--steps|--train-context|--lengths|--samples|--tasks|--device|--jobs|--threads|--words|--pretrain-steps)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       v=$2
       case $1 in
         --out) out=$v ;; --systems) systems=$v ;; --steps) steps=$v ;;
         --train-context) train_ctx=$v ;; --lengths) lengths=$v ;; --samples) samples=$v ;;
         --tasks) tasks=$v ;; --device) device=$v ;; --jobs) jobs=$v ;; --threads) threads=$v ;;
-        --words) words=$v ;;
+        --words) words=$v ;; --pretrain-steps) pretrain_steps=$v ;;
       esac
       shift 2 ;;
     --no-report) report=0; shift ;;
@@ -95,6 +101,7 @@ if [[ $tiny -eq 1 ]]; then
   # An untrained tiny model rarely writes <read> or <eos>: cap what it writes.
   eval_opts=(--max-summary-tokens 32 --max-answer-tokens 16)
   window_batch=64 full_batch=64
+  recall_block=96 recall_sample=256   # blocks of records + recall inside the window of 128
 else
   cfgdir=$root/configs/replicate
   : "${out:=runs/replicate}" "${train_ctx:=8k,16k}" "${lengths:=4k,16k,64k,128k}" "${samples:=50}" "${device:=cuda}"
@@ -105,6 +112,7 @@ else
   # Inputs read at once: a window model's KV cache is a ring of W positions per input, full
   # attention's holds the longest context (~0.5 GiB per input at 128k in bf16).
   window_batch=200 full_batch=50
+  recall_block=800 recall_sample=4096  # blocks of records + recall inside the window of 1024
 fi
 train_seed=1234   # data synth --seed (train split)
 eval_seed=4321    # eval --data-seed (test split): another seed and another stream
@@ -118,6 +126,7 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 : "${threads:=0}"
 [[ $threads =~ ^(0|[1-9][0-9]*)$ ]] || die "--threads $threads: expected 0 (automatic) or a positive count"
 [[ -z $steps || $steps =~ ^[1-9][0-9]*$ ]] || die "--steps $steps: expected a positive count"
+[[ $pretrain_steps =~ ^(0|[1-9][0-9]*)$ ]] || die "--pretrain-steps $pretrain_steps: expected 0 (none) or a positive count"
 [[ $train_ctx =~ ^[1-9][0-9]*[kK]?(,[1-9][0-9]*[kK]?)*$ ]] ||
   die "--train-context $train_ctx: expected token counts such as 8192 or 8k,16k"
 # The training lengths in tokens (8k -> 8192), each once.
@@ -139,6 +148,12 @@ for s in "${sys_list[@]}"; do  # each system's config, with the arguments given,
   err=$("$bin" train --config "$cfgdir/$s.ini" "${extra[@]}" "${train_extra[@]}" --print-config 2>&1 >/dev/null) ||
     die "the $s config does not load: $err"
 done
+
+if [[ $pretrain_steps -gt 0 ]]; then
+  [[ -r $cfgdir/pretrain.ini ]] || die "missing config $cfgdir/pretrain.ini"
+  err=$("$bin" train --config "$cfgdir/pretrain.ini" --train.steps "$pretrain_steps" "${train_extra[@]}" --print-config 2>&1 >/dev/null) ||
+    die "the pretrain config does not load: $err"
+fi
 
 mkdir -p "$out"/{data,runs,eval,logs}
 out=$(cd "$out" && pwd)
@@ -220,14 +235,15 @@ variant=small
 [[ $tiny -eq 1 ]] && variant=tiny
 "$py" - "$out/run.json" "$variant" "$commit" "$dirty" "$("$bin" --version 2>&1 | head -n1)" "$card" \
   "$device" "$started" "$haystack" "$systems" "$jobs" "$train_ctx" "$train_chunks" "$eval_chunk" \
-  "$lengths" "$samples" "$tasks" "$train_seed" "$eval_seed" "$threads" <<'PY'
+  "$lengths" "$samples" "$tasks" "$train_seed" "$eval_seed" "$threads" "$pretrain_steps" <<'PY'
 import json, sys
 keys = ["variant", "commit", "dirty", "smoothread", "card", "device", "started_utc", "haystack", "systems",
         "jobs", "train_context_tokens", "train_chunk_tokens", "eval_chunk_tokens_sr", "eval_lengths",
-        "eval_samples", "eval_tasks", "train_data_seed", "eval_data_seed", "threads"]
+        "eval_samples", "eval_tasks", "train_data_seed", "eval_data_seed", "threads", "pretrain_steps"]
 r = dict(zip(keys, sys.argv[2:]))
 r["dirty"] = r["dirty"] != "0"
-for k in ("jobs", "eval_chunk_tokens_sr", "eval_samples", "train_data_seed", "eval_data_seed", "threads"):
+for k in ("jobs", "eval_chunk_tokens_sr", "eval_samples", "train_data_seed", "eval_data_seed", "threads",
+          "pretrain_steps"):
     r[k] = int(r[k])
 for k in ("systems", "eval_lengths", "eval_tasks"):
     r[k] = r[k].split(",")
@@ -236,16 +252,51 @@ r["train_tasks"] = r["eval_tasks"]
 json.dump(r, open(sys.argv[1], "w"), indent=2)
 PY
 
+# trained_step RUNDIR: the step of the run's latest checkpoint, -1 when it has none.
+trained_step() {
+  local latest=$1/checkpoints/latest
+  if [[ -f $latest ]]; then
+    sed -n 's/^step = //p' "$1/checkpoints/$(cat "$latest")/manifest" 2>/dev/null || echo -1
+  else
+    echo -1
+  fi
+}
+
+# --- (1b) pre-training on copy-rich text (--pretrain-steps) ---------------------------------
+# One model, the systems' shape, trained on records recalled in another order with the loss on
+# every token; the three systems then start from its weights (fresh optimizer state).
+init_from=()
+if [[ $pretrain_steps -gt 0 ]]; then
+  pre=$out/runs/pretrain
+  if [[ $(trained_step "$pre") -eq $pretrain_steps ]]; then
+    echo "replicate.sh: pretrain: already trained to step $pretrain_steps ($pre)"
+  else
+    t0=$(now)
+    gbt=$(config_value pretrain train.global_batch_tokens)
+    # Enough text that no step repeats a sample (byte tokens: one per byte).
+    run recall-text "$py" "$root/tools/recall_text.py" --bytes $((pretrain_steps * gbt * 21 / 20)) \
+      --block-bytes "$recall_block" --seed "$train_seed" --out "$out/data/recall.txt" || die "recall_text.py failed"
+    run pretrain-data "$bin" data from-text "$out/data/recall.txt" --sample-tokens "$recall_sample" \
+      --out "$out/data/pretrain.h5" || die "data from-text failed"
+    timing pretrain data "$t0"
+    echo "replicate.sh: pretrain: training ($pretrain_steps steps, log $out/logs/train-pretrain.log)"
+    t0=$(now)
+    run train-pretrain "$bin" train --config "$cfgdir/pretrain.ini" --data.path "$out/data/pretrain.h5" \
+      --train.out_dir "$pre" --parallel.device "$device" --train.threads "$threads" \
+      --train.steps "$pretrain_steps" "${train_extra[@]}" || die "pre-training failed"
+    timing pretrain train "$t0"
+  fi
+  init_from=(--checkpoint.init_from "$pre/checkpoints")
+fi
+
 # --- (2) training and (3) evaluation, per system -----------------------------------------
 system() {
   local s=$1 rundir=$out/runs/$1 data
   [[ $s == sr ]] && data=$out/data/train-sr.h5 || data=$out/data/train-one-round.h5
   local want
   want=$(config_value "$s" train.steps)
-  local latest=$rundir/checkpoints/latest done_step=-1
-  if [[ -f $latest ]]; then
-    done_step=$(sed -n 's/^step = //p' "$rundir/checkpoints/$(cat "$latest")/manifest" 2>/dev/null || echo -1)
-  fi
+  local done_step
+  done_step=$(trained_step "$rundir")
   local extra=()
   [[ -n $steps ]] && extra=(--train.steps "$steps")
   if [[ $done_step -eq $want ]]; then
@@ -255,7 +306,7 @@ system() {
     local t0
     t0=$(now)
     run "train-$s" "$bin" train --config "$cfgdir/$s.ini" --data.path "$data" --train.out_dir "$rundir" \
-      --parallel.device "$device" --train.threads "$threads" "${extra[@]}" "${train_extra[@]}" || return 1
+      --parallel.device "$device" --train.threads "$threads" "${extra[@]}" "${init_from[@]}" "${train_extra[@]}" || return 1
     timing "$s" train "$t0"
   fi
   local mode=one-round opts=("${eval_opts[@]}" --batch "$window_batch")

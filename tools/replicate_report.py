@@ -325,6 +325,13 @@ def main():
             ("evaluation", f"`eval`, test split of seed {run.get('eval_data_seed', '?')}, "
                            f"{run.get('eval_samples', '?')} sample(s) per task and length, sr chunks "
                            f"{run.get('eval_chunk_tokens_sr', '?')} tokens, greedy")]
+    if run.get("pretrain_steps", 0) > 0:
+        pre = metrics(os.path.join(d, "runs", "pretrain", "metrics.jsonl"))
+        done = (f"loss {pre[0]['loss']:.3f} -> {pre[-1]['loss']:.3f} over "
+                f"{count(sum(int(r.get('tokens', 0)) for r in pre))} tokens, "
+                f"{duration(timings.get(('pretrain', 'train')))}") if pre else "no metrics found"
+        meta.append(("pre-training", f"{run['pretrain_steps']} steps on `tools/recall_text.py` text (loss on "
+                                     f"every token), the start of all three systems: {done}"))
     if run.get("jobs", 1) > 1:
         meta.append(("note", f"up to {run['jobs']} systems ran at once on the same device: their wall-clock times overlap"))
     md += [f"- {k}: {v}" for k, v in meta] + [""]

@@ -2,7 +2,8 @@
 # tools/replicate.sh --tiny: the whole replication pipeline on CPU (data synth, three systems
 # trained from scratch, their evaluation, the report). Checks that every stage ran and wrote what
 # it should (runs, eval JSON with every cell, results.md tables, SVG plots), not the scores; a
-# second run skips the finished training; bad arguments are refused.
+# second run skips the finished training; --pretrain-steps gives the systems a shared start; bad
+# arguments are refused.
 set -euo pipefail
 : "${SR_BIN:?}" "${SR_PYTHON:?}" "${SR_SOURCE_DIR:?}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
@@ -103,6 +104,40 @@ else
   echo "FAIL: second run"; cat log2.txt; fails=$((fails + 1))
 fi
 
+# --pretrain-steps: one model trained on tools/recall_text.py text (the loss on every token), the
+# start of every system (checkpoint.init_from), reported in run.json and results.md; a second run
+# finds it trained.
+pre_ok() {
+  "$SR_PYTHON" - pre <<'PY'
+import json, sys
+out = sys.argv[1]
+run = json.load(open(f"{out}/run.json"))
+rows = [json.loads(l) for l in open(f"{out}/runs/pretrain/metrics.jsonl") if '"loss"' in l]
+inspect = open("pre-inspect.txt").read()
+assert run["pretrain_steps"] == 2 and [r["step"] for r in rows] == [1, 2], (run, rows)
+assert "loss mask   " in inspect and "(100.00%)" not in inspect, inspect  # <bos> is never a target
+assert "Records: " in open(f"{out}/data/recall.txt").read(200)
+assert "- pre-training: 2 steps on `tools/recall_text.py` text" in open(f"{out}/results.md").read()
+PY
+}
+if "$script" --tiny --out pre --systems window --pretrain-steps 2 --samples 1 --lengths 512 >log3.txt 2>&1 &&
+    grep -q "checkpoint.init_from: starting at step 0" pre/logs/train-window.log &&
+    "$SR_BIN" data inspect pre/data/pretrain.h5 >pre-inspect.txt && pre_ok &&
+    "$script" --tiny --out pre --systems window --pretrain-steps 2 --samples 1 --lengths 512 --no-report >log4.txt 2>&1 &&
+    grep -q "pretrain: already trained to step 2" log4.txt; then
+  echo "ok   --pretrain-steps: a shared start for the systems"
+else
+  echo "FAIL: --pretrain-steps"; cat log3.txt log4.txt 2>/dev/null; fails=$((fails + 1))
+fi
+
+expect_user_error "bad pretrain steps" "--pretrain-steps -1: expected 0 (none) or a positive count" \
+  "$script" --tiny --out out --pretrain-steps -1
+# A broken pretrain config (in a copy of the scripts and configs) stops the run before any work.
+mkdir copy && cp -r "$SR_SOURCE_DIR/tools" "$SR_SOURCE_DIR/configs" copy/
+printf '\n[train]\nlr = fast\n' >>copy/configs/replicate/tiny/pretrain.ini
+expect_user_error "bad pretrain config" "the pretrain config does not load" \
+  copy/tools/replicate.sh --tiny --out out3 --systems window --pretrain-steps 2
+[[ ! -e out3 ]] || { echo "FAIL bad pretrain config: out3 was written"; fails=$((fails + 1)); }
 expect_user_error "unknown system" "unknown system 'swa'" "$script" --tiny --out out --systems full,swa
 expect_user_error "bad training argument" "the full config does not load" "$script" --tiny --out out2 -- --train.bogus 1
 expect_user_error "bad training length" "--train-context 256,x: expected token counts" "$script" --tiny --out out --train-context 256,x

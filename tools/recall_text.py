@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Writes copy-rich text for pre-training small models to retrieve (tools/replicate.sh
+--pretrain-steps): blocks that list random key-value records, then recall some of them in another
+order. With the loss on every token (`smoothread data from-text`), a recalled value is
+predictable only by finding its key earlier in the block. That is the content-addressed copying
+every long-context task needs, and a pretrained model brings it while a model trained from scratch
+on the tasks alone does not learn it (docs/results.md). The keys, values and sentences are not the
+tasks' own: the skill is meant to transfer, not the templates.
+
+  tools/recall_text.py --bytes N --out FILE [--seed S] [--block-bytes B]
+
+Each block is about B bytes (default 800, below the window of the replication's models):
+  Records: <key> = <value>; ... Recall: <key> = <value>; ...
+Keys are 2-3 random syllables (unique within a block); values are 5 digits or 5 capitals.
+"""
+import argparse
+import random
+import sys
+
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def block(rng, budget):
+    records = []
+    used = set()
+    size = len("Records: ") + len(" Recall: ") + 1
+    # The records fill about 60 % of the block and the recall the rest.
+    while size < 0.6 * budget:
+        key = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+        if key in used:
+            continue
+        used.add(key)
+        if rng.random() < 0.5:
+            value = "".join(rng.choice("0123456789") for _ in range(5))
+        else:
+            value = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5))
+        records.append(f"{key} = {value};")
+        size += len(records[-1]) + 1
+    recall = rng.sample(records, k=max(1, round(len(records) * 2 / 3)))
+    return "Records: " + " ".join(records) + " Recall: " + " ".join(recall) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bytes", type=int, required=True, help="bytes of text to write (at least)")
+    ap.add_argument("--out", required=True, help="the text file")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--block-bytes", type=int, default=800, help="bytes per block (records + recall)")
+    a = ap.parse_args()
+    if a.bytes < 1:
+        sys.exit(f"recall_text.py: --bytes {a.bytes}: expected a positive count")
+    if a.block_bytes < 64:
+        sys.exit(f"recall_text.py: --block-bytes {a.block_bytes}: expected at least 64")
+    rng = random.Random(a.seed)
+    written = 0
+    with open(a.out, "w") as f:
+        while written < a.bytes:
+            b = block(rng, a.block_bytes)
+            f.write(b)
+            written += len(b)
+    print(f"recall_text.py: wrote {a.out}: {written} bytes")
+
+
+if __name__ == "__main__":
+    main()
