@@ -12,16 +12,33 @@ tasks' own: the skill is meant to transfer, not the templates.
 Each block is about B bytes (default 800, below the window of the replication's models):
   Records: <key> = <value>; ... Recall: <key> = <value>; ...
 Keys are 2-3 random syllables (unique within a block); values are 5 digits or 5 capitals.
+
+It also prints two bounds on the training loss with the byte tokenizer, in nats per byte, so that
+a pre-training run's loss says whether the model retrieves. Without retrieval, a recalled record
+costs what a new one does. With perfect retrieval, only the choice of which record is recalled
+next costs anything. A loss at the first bound means the model has learned the format and nothing
+more.
 """
 import argparse
+import math
 import random
 import sys
 
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 
 
+SYLLABLE_NATS = math.log(len(SYLLABLES))
+
+
+def record_nats(key, value):
+    """Entropy of a new record: 2 or 3 syllables, then a value of 5 digits or 5 capitals."""
+    return math.log(2) + len(key) // 2 * SYLLABLE_NATS + math.log(2) + 5 * math.log(10 if value[0].isdigit() else 26)
+
+
 def block(rng, budget):
+    """One block's text, its entropy without retrieval and with perfect retrieval (nats)."""
     records = []
+    nats = 0.0
     used = set()
     size = len("Records: ") + len(" Recall: ") + 1
     # The records fill about 60 % of the block and the recall the rest.
@@ -35,9 +52,13 @@ def block(rng, budget):
         else:
             value = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5))
         records.append(f"{key} = {value};")
+        nats += record_nats(key, value)
         size += len(records[-1]) + 1
     recall = rng.sample(records, k=max(1, round(len(records) * 2 / 3)))
-    return "Records: " + " ".join(records) + " Recall: " + " ".join(recall) + "\n"
+    blind = nats + sum(record_nats(*r.rstrip(";").split(" = ")) for r in recall)
+    # Recalled i-th: one of the records not yet recalled.
+    seeing = nats + sum(math.log(len(records) - i) for i in range(len(recall)))
+    return "Records: " + " ".join(records) + " Recall: " + " ".join(recall) + "\n", blind, seeing
 
 
 def main():
@@ -52,13 +73,16 @@ def main():
     if a.block_bytes < 64:
         sys.exit(f"recall_text.py: --block-bytes {a.block_bytes}: expected at least 64")
     rng = random.Random(a.seed)
-    written = 0
+    written, blind, seeing = 0, 0.0, 0.0
     with open(a.out, "w") as f:
         while written < a.bytes:
-            b = block(rng, a.block_bytes)
+            b, nb, ns = block(rng, a.block_bytes)
             f.write(b)
             written += len(b)
-    print(f"recall_text.py: wrote {a.out}: {written} bytes")
+            blind += nb
+            seeing += ns
+    print(f"recall_text.py: wrote {a.out}: {written} bytes; loss bounds (nats per byte): "
+          f"{blind / written:.3f} without retrieval, {seeing / written:.3f} with perfect retrieval")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ wall-clock; accuracy per task x context length x system; rounds read and tokens 
 loss.svg plots each system's training loss against the tokens trained; accuracy.svg plots the
 accuracy against the context length, one panel per task and one for the mean over tasks.
 """
-import argparse, json, math, os, sys
+import argparse, json, math, os, re, sys
 from xml.sax.saxutils import escape
 
 SYSTEMS = [  # (name, label, eval mode)
@@ -330,8 +330,13 @@ def main():
         done = (f"loss {pre[0]['loss']:.3f} -> {pre[-1]['loss']:.3f} over "
                 f"{count(sum(int(r.get('tokens', 0)) for r in pre))} tokens, "
                 f"{duration(timings.get(('pretrain', 'train')))}") if pre else "no metrics found"
+        # recall_text.py's bounds: where the loss sits without retrieval and with it.
+        log = os.path.join(d, "logs", "recall-text.log")
+        m = re.search(r"([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval",
+                      open(log).read()) if os.path.exists(log) else None
+        bounds = f" (loss bounds: {m.group(1)} without retrieval, {m.group(2)} with perfect retrieval)" if m else ""
         meta.append(("pre-training", f"{run['pretrain_steps']} steps on `tools/recall_text.py` text (loss on "
-                                     f"every token), the start of all three systems: {done}"))
+                                     f"every token), the start of all three systems: {done}{bounds}"))
     if run.get("jobs", 1) > 1:
         meta.append(("note", f"up to {run['jobs']} systems ran at once on the same device: their wall-clock times overlap"))
     md += [f"- {k}: {v}" for k, v in meta] + [""]

@@ -109,7 +109,7 @@ fi
 # finds it trained.
 pre_ok() {
   "$SR_PYTHON" - pre <<'PY'
-import json, sys
+import json, re, sys
 out = sys.argv[1]
 run = json.load(open(f"{out}/run.json"))
 rows = [json.loads(l) for l in open(f"{out}/runs/pretrain/metrics.jsonl") if '"loss"' in l]
@@ -117,7 +117,10 @@ inspect = open("pre-inspect.txt").read()
 assert run["pretrain_steps"] == 2 and [r["step"] for r in rows] == [1, 2], (run, rows)
 assert "loss mask   " in inspect and "(100.00%)" not in inspect, inspect  # <bos> is never a target
 assert "Records: " in open(f"{out}/data/recall.txt").read(200)
-assert "- pre-training: 2 steps on `tools/recall_text.py` text" in open(f"{out}/results.md").read()
+md = open(f"{out}/results.md").read()
+assert "- pre-training: 2 steps on `tools/recall_text.py` text" in md, md
+bounds = re.search(r"loss bounds: ([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval", md)
+assert bounds and 0 < float(bounds.group(2)) < float(bounds.group(1)), md
 PY
 }
 if "$script" --tiny --out pre --systems window --pretrain-steps 2 --samples 1 --lengths 512 >log3.txt 2>&1 &&
