@@ -25,20 +25,18 @@ import random
 import sys
 
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
-
-
-SYLLABLE_NATS = math.log(len(SYLLABLES))
+MAX_BLOCK_BYTES = 100_000  # ~4k records: far from running out of the 70^2 + 70^3 keys
 
 
 def record_nats(key, value):
     """Entropy of a new record: 2 or 3 syllables, then a value of 5 digits or 5 capitals."""
-    return math.log(2) + len(key) // 2 * SYLLABLE_NATS + math.log(2) + 5 * math.log(10 if value[0].isdigit() else 26)
+    return (math.log(2) + len(key) // 2 * math.log(len(SYLLABLES)) + math.log(2) +
+            5 * math.log(10 if value[0].isdigit() else 26))
 
 
 def block(rng, budget):
     """One block's text, its entropy without retrieval and with perfect retrieval (nats)."""
-    records = []
-    nats = 0.0
+    records = []  # (text, nats)
     used = set()
     size = len("Records: ") + len(" Recall: ") + 1
     # The records fill about 60 % of the block and the recall the rest.
@@ -51,14 +49,15 @@ def block(rng, budget):
             value = "".join(rng.choice("0123456789") for _ in range(5))
         else:
             value = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(5))
-        records.append(f"{key} = {value};")
-        nats += record_nats(key, value)
-        size += len(records[-1]) + 1
+        records.append((f"{key} = {value};", record_nats(key, value)))
+        size += len(records[-1][0]) + 1
     recall = rng.sample(records, k=max(1, round(len(records) * 2 / 3)))
-    blind = nats + sum(record_nats(*r.rstrip(";").split(" = ")) for r in recall)
+    nats = sum(n for _, n in records)
+    blind = nats + sum(n for _, n in recall)
     # Recalled i-th: one of the records not yet recalled.
     seeing = nats + sum(math.log(len(records) - i) for i in range(len(recall)))
-    return "Records: " + " ".join(records) + " Recall: " + " ".join(recall) + "\n", blind, seeing
+    text = "Records: " + " ".join(t for t, _ in records) + " Recall: " + " ".join(t for t, _ in recall) + "\n"
+    return text, blind, seeing
 
 
 def main():
@@ -68,10 +67,13 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--block-bytes", type=int, default=800, help="bytes per block (records + recall)")
     a = ap.parse_args()
+    def fail(message):
+        print(f"recall_text.py: {message}", file=sys.stderr)
+        sys.exit(2)
     if a.bytes < 1:
-        sys.exit(f"recall_text.py: --bytes {a.bytes}: expected a positive count")
-    if a.block_bytes < 64:
-        sys.exit(f"recall_text.py: --block-bytes {a.block_bytes}: expected at least 64")
+        fail(f"--bytes {a.bytes}: expected a positive count")
+    if not 64 <= a.block_bytes <= MAX_BLOCK_BYTES:
+        fail(f"--block-bytes {a.block_bytes}: expected 64 to {MAX_BLOCK_BYTES}")
     rng = random.Random(a.seed)
     written, blind, seeing = 0, 0.0, 0.0
     with open(a.out, "w") as f:

@@ -141,6 +141,11 @@ printf '\n[train]\nlr = fast\n' >>copy/configs/replicate/tiny/pretrain.ini
 expect_user_error "bad pretrain config" "the pretrain config does not load" \
   copy/tools/replicate.sh --tiny --out out3 --systems window --pretrain-steps 2
 [[ ! -e out3 ]] || { echo "FAIL bad pretrain config: out3 was written"; fails=$((fails + 1)); }
+expect_user_error "recall text of no bytes" "recall_text.py: --bytes 0: expected a positive count" \
+  "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 0 --out recall.txt
+# A block too large for the keys there are would never end; it is refused.
+expect_user_error "recall block too large" "recall_text.py: --block-bytes 1000000: expected 64 to 100000" \
+  "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 10 --block-bytes 1000000 --out recall.txt
 expect_user_error "unknown system" "unknown system 'swa'" "$script" --tiny --out out --systems full,swa
 expect_user_error "bad training argument" "the full config does not load" "$script" --tiny --out out2 -- --train.bogus 1
 expect_user_error "bad training length" "--train-context 256,x: expected token counts" "$script" --tiny --out out --train-context 256,x
