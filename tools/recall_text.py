@@ -7,11 +7,15 @@ every long-context task needs, and a pretrained model brings it while a model tr
 on the tasks alone does not learn it (docs/results.md). The keys, values and sentences are not the
 tasks' own: the skill is meant to transfer, not the templates.
 
-  tools/recall_text.py --bytes N --out FILE [--seed S] [--block-bytes B]
+  tools/recall_text.py --bytes N --out FILE [--seed S] [--block-bytes B] [--repeat-share F]
 
-Each block is about B bytes (default 800, below the window of the replication's models):
+Each block is about B bytes (default 800, below the window of the replication's models), one of:
   Records: <key> = <value>; ... Recall: <key> = <value>; ...
-Keys are 2-3 random syllables (unique within a block); values are 5 digits or 5 capitals.
+  Repeat: <random letters and digits> | <the same again>
+Keys are 2-3 random syllables (unique within a block); values are 5 digits or 5 capitals. A
+share F of the blocks (default 0.5) are repeats: the plainest copying signal there is (continue
+what followed the last occurrence of this text), from which small models learn induction heads
+fastest; the records then ask for the same copying addressed by a key.
 
 It also prints two bounds on the training loss with the byte tokenizer, in nats per byte, so that
 a pre-training run's loss says whether the model retrieves. Without retrieval, a recalled record
@@ -34,7 +38,18 @@ def record_nats(key, value):
             5 * math.log(10 if value[0].isdigit() else 26))
 
 
-def block(rng, budget):
+REPEAT_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def repeat_block(rng, budget):
+    """A random string and the same again: its text and entropy without and with retrieval."""
+    n = max(1, (budget - len("Repeat:  | \n")) // 2)
+    body = "".join(rng.choice(REPEAT_ALPHABET) for _ in range(n))
+    nats = n * math.log(len(REPEAT_ALPHABET))
+    return f"Repeat: {body} | {body}\n", 2 * nats, nats
+
+
+def record_block(rng, budget):
     """One block's text, its entropy without retrieval and with perfect retrieval (nats)."""
     records = []  # (text, nats)
     used = set()
@@ -66,6 +81,7 @@ def main():
     ap.add_argument("--out", required=True, help="the text file")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--block-bytes", type=int, default=800, help="bytes per block (records + recall)")
+    ap.add_argument("--repeat-share", type=float, default=0.5, help="share of the blocks that are repeats")
     a = ap.parse_args()
     def fail(message):
         print(f"recall_text.py: {message}", file=sys.stderr)
@@ -74,11 +90,14 @@ def main():
         fail(f"--bytes {a.bytes}: expected a positive count")
     if not 64 <= a.block_bytes <= MAX_BLOCK_BYTES:
         fail(f"--block-bytes {a.block_bytes}: expected 64 to {MAX_BLOCK_BYTES}")
+    if not 0.0 <= a.repeat_share <= 1.0:
+        fail(f"--repeat-share {a.repeat_share}: expected 0 to 1")
     rng = random.Random(a.seed)
     written, blind, seeing = 0, 0.0, 0.0
     with open(a.out, "w") as f:
         while written < a.bytes:
-            b, nb, ns = block(rng, a.block_bytes)
+            kind = repeat_block if rng.random() < a.repeat_share else record_block
+            b, nb, ns = kind(rng, a.block_bytes)
             f.write(b)
             written += len(b)
             blind += nb

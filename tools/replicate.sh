@@ -102,6 +102,7 @@ if [[ $tiny -eq 1 ]]; then
   eval_opts=(--max-summary-tokens 32 --max-answer-tokens 16)
   window_batch=64 full_batch=64
   recall_block=96 recall_sample=256   # blocks of records + recall inside the window of 128
+  recall_eval_tokens=1024
 else
   cfgdir=$root/configs/replicate
   : "${out:=runs/replicate}" "${train_ctx:=8k,16k}" "${lengths:=4k,16k,64k,128k}" "${samples:=50}" "${device:=cuda}"
@@ -113,6 +114,7 @@ else
   # attention's holds the longest context (~0.5 GiB per input at 128k in bf16).
   window_batch=200 full_batch=50
   recall_block=800 recall_sample=4096  # blocks of records + recall inside the window of 1024
+  recall_eval_tokens=65536
 fi
 train_seed=1234   # data synth --seed (train split)
 eval_seed=4321    # eval --data-seed (test split): another seed and another stream
@@ -278,12 +280,22 @@ if [[ $pretrain_steps -gt 0 ]]; then
       --block-bytes "$recall_block" --seed "$train_seed" --out "$out/data/recall.txt" || die "recall_text.py failed"
     run pretrain-data "$bin" data from-text "$out/data/recall.txt" --sample-tokens "$recall_sample" \
       --out "$out/data/pretrain.h5" || die "data from-text failed"
+    # Held out: records only (no repeats) from the test seed, the loss on them logged as
+    # eval_loss. Against this text's own bounds it says whether the model retrieves by key, the
+    # skill the tasks need, apart from continuing repeated text.
+    run recall-heldout "$py" "$root/tools/recall_text.py" --bytes $((recall_eval_tokens * 21 / 20)) \
+      --repeat-share 0 --block-bytes "$recall_block" --seed "$eval_seed" --out "$out/data/recall-heldout.txt" ||
+      die "recall_text.py failed"
+    run pretrain-heldout-data "$bin" data from-text "$out/data/recall-heldout.txt" --sample-tokens "$recall_sample" \
+      --out "$out/data/pretrain-heldout.h5" || die "data from-text failed"
     timing pretrain data "$t0"
     echo "replicate.sh: pretrain: training ($pretrain_steps steps, log $out/logs/train-pretrain.log)"
     t0=$(now)
     run train-pretrain "$bin" train --config "$cfgdir/pretrain.ini" --data.path "$out/data/pretrain.h5" \
       --train.out_dir "$pre" --parallel.device "$device" --train.threads "$threads" \
-      --train.steps "$pretrain_steps" "${train_extra[@]}" || die "pre-training failed"
+      --train.steps "$pretrain_steps" --data.eval_path "$out/data/pretrain-heldout.h5" \
+      --train.eval_every $(((pretrain_steps + 9) / 10)) --train.eval_tokens "$recall_eval_tokens" \
+      "${train_extra[@]}" || die "pre-training failed"
     timing pretrain train "$t0"
   fi
   init_from=(--checkpoint.init_from "$pre/checkpoints")

@@ -58,6 +58,14 @@ def read_jsonl(path):
     return rows
 
 
+def recall_bounds(d, log_name):
+    """recall_text.py's loss bounds for a text it wrote (its log), as a note, or ''."""
+    log = os.path.join(d, "logs", f"{log_name}.log")
+    m = re.search(r"([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval",
+                  open(log).read()) if os.path.exists(log) else None
+    return f" (loss bounds: {m.group(1)} without retrieval, {m.group(2)} with perfect retrieval)" if m else ""
+
+
 def metrics(path):
     """Training metrics by step; a step logged twice (a resumed run) keeps its last line."""
     by_step = {}
@@ -330,13 +338,16 @@ def main():
         done = (f"loss {pre[0]['loss']:.3f} -> {pre[-1]['loss']:.3f} over "
                 f"{count(sum(int(r.get('tokens', 0)) for r in pre))} tokens, "
                 f"{duration(timings.get(('pretrain', 'train')))}") if pre else "no metrics found"
-        # recall_text.py's bounds: where the loss sits without retrieval and with it.
-        log = os.path.join(d, "logs", "recall-text.log")
-        m = re.search(r"([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval",
-                      open(log).read()) if os.path.exists(log) else None
-        bounds = f" (loss bounds: {m.group(1)} without retrieval, {m.group(2)} with perfect retrieval)" if m else ""
         meta.append(("pre-training", f"{run['pretrain_steps']} steps on `tools/recall_text.py` text (loss on "
-                                     f"every token), the start of all three systems: {done}{bounds}"))
+                                     f"every token), the start of all three systems: {done}"
+                                     f"{recall_bounds(d, 'recall-text')}"))
+        # The held-out records (no repeats): does the model retrieve by key?
+        held = [r for r in read_jsonl(os.path.join(d, "runs", "pretrain", "metrics.jsonl"))
+                if isinstance(r.get("eval_loss"), (int, float))]
+        if held:
+            meta.append(("pre-training, held-out records", "eval loss " +
+                         ", ".join(f"{r['eval_loss']:.3f} (step {r['step']})" for r in held[-3:]) +
+                         recall_bounds(d, "recall-heldout")))
     if run.get("jobs", 1) > 1:
         meta.append(("note", f"up to {run['jobs']} systems ran at once on the same device: their wall-clock times overlap"))
     md += [f"- {k}: {v}" for k, v in meta] + [""]

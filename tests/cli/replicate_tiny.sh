@@ -114,10 +114,15 @@ out = sys.argv[1]
 run = json.load(open(f"{out}/run.json"))
 rows = [json.loads(l) for l in open(f"{out}/runs/pretrain/metrics.jsonl") if '"loss"' in l]
 inspect = open("pre-inspect.txt").read()
+md = open(f"{out}/results.md").read()
 assert run["pretrain_steps"] == 2 and [r["step"] for r in rows] == [1, 2], (run, rows)
 assert "loss mask   " in inspect and "(100.00%)" not in inspect, inspect  # <bos> is never a target
-assert "Records: " in open(f"{out}/data/recall.txt").read(200)
-md = open(f"{out}/results.md").read()
+text = open(f"{out}/data/recall.txt").read()
+assert "\nRecords: " in "\n" + text and "\nRepeat: " in "\n" + text, text[:400]
+assert "Repeat: " not in open(f"{out}/data/recall-heldout.txt").read()
+held = re.search(r"pre-training, held-out records: eval loss [0-9.]+ \(step 1\), [0-9.]+ \(step 2\) "
+                 r"\(loss bounds: ([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval\)", md)
+assert held and 0 < float(held.group(2)) < float(held.group(1)), md
 assert "- pre-training: 2 steps on `tools/recall_text.py` text" in md, md
 bounds = re.search(r"loss bounds: ([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval", md)
 assert bounds and 0 < float(bounds.group(2)) < float(bounds.group(1)), md
