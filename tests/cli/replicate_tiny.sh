@@ -149,6 +149,8 @@ expect_user_error "bad pretrain config" "the pretrain config does not load" \
 expect_user_error "recall text of no bytes" "recall_text.py: --bytes 0: expected a positive count" \
   "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 0 --out recall.txt
 # A block too large for the keys there are would never end; it is refused.
+expect_user_error "repeat share above 1" "recall_text.py: --repeat-share 1.5: expected 0 to 1" \
+  "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 10 --repeat-share 1.5 --out recall.txt
 expect_user_error "recall block too large" "recall_text.py: --block-bytes 1000000: expected 64 to 100000" \
   "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 10 --block-bytes 1000000 --out recall.txt
 expect_user_error "unknown system" "unknown system 'swa'" "$script" --tiny --out out --systems full,swa
