@@ -19,8 +19,9 @@ fastest; the records then ask for the same copying addressed by a key.
 
 It also prints two bounds on the training loss with the byte tokenizer, in nats per byte, so that
 a pre-training run's loss says whether the model retrieves. Without retrieval, a recalled record
-costs what a new one does. With perfect retrieval, only the choice of which record is recalled
-next costs anything. A loss at the first bound means the model has learned the format and nothing
+costs what a new one does, and a repeat's second copy what its first did. With perfect
+retrieval, only the choice of which record is recalled next costs anything, and a second copy
+nothing. A loss at the first bound means the model has learned the format and nothing
 more.
 """
 import argparse
@@ -80,7 +81,7 @@ def main():
     ap.add_argument("--bytes", type=int, required=True, help="bytes of text to write (at least)")
     ap.add_argument("--out", required=True, help="the text file")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--block-bytes", type=int, default=800, help="bytes per block (records + recall)")
+    ap.add_argument("--block-bytes", type=int, default=800, help="bytes per block (records + recall, or a repeat)")
     ap.add_argument("--repeat-share", type=float, default=0.5, help="share of the blocks that are repeats")
     a = ap.parse_args()
     def fail(message):

@@ -101,7 +101,7 @@ if [[ $tiny -eq 1 ]]; then
   # An untrained tiny model rarely writes <read> or <eos>: cap what it writes.
   eval_opts=(--max-summary-tokens 32 --max-answer-tokens 16)
   window_batch=64 full_batch=64
-  recall_block=96 recall_sample=256   # blocks of records + recall inside the window of 128
+  recall_block=96 recall_sample=256   # blocks (records + recall, or a repeat) inside the window of 128
   recall_eval_tokens=1024
 else
   cfgdir=$root/configs/replicate
@@ -113,7 +113,7 @@ else
   # Inputs read at once: a window model's KV cache is a ring of W positions per input, full
   # attention's holds the longest context (~0.5 GiB per input at 128k in bf16).
   window_batch=200 full_batch=50
-  recall_block=800 recall_sample=4096  # blocks of records + recall inside the window of 1024
+  recall_block=800 recall_sample=4096  # blocks (records + recall, or a repeat) inside the window of 1024
   recall_eval_tokens=65536
 fi
 train_seed=1234   # data synth --seed (train split)

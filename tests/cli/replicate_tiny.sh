@@ -148,11 +148,29 @@ expect_user_error "bad pretrain config" "the pretrain config does not load" \
 [[ ! -e out3 ]] || { echo "FAIL bad pretrain config: out3 was written"; fails=$((fails + 1)); }
 expect_user_error "recall text of no bytes" "recall_text.py: --bytes 0: expected a positive count" \
   "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 0 --out recall.txt
-# A block too large for the keys there are would never end; it is refused.
 expect_user_error "repeat share above 1" "recall_text.py: --repeat-share 1.5: expected 0 to 1" \
   "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 10 --repeat-share 1.5 --out recall.txt
+# A block too large for the keys there are would never end; it is refused.
 expect_user_error "recall block too large" "recall_text.py: --block-bytes 1000000: expected 64 to 100000" \
   "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 10 --block-bytes 1000000 --out recall.txt
+# Repeats only: the second copy of each string is free with copying, so the no-copy bound is
+# exactly twice the other (the framing bytes cost nothing in either).
+if "$SR_PYTHON" "$SR_SOURCE_DIR/tools/recall_text.py" --bytes 5000 --repeat-share 1 --block-bytes 200 \
+    --out repeats.txt >repeats.log 2>&1 &&
+    "$SR_PYTHON" - <<'PY'
+import re
+blind, seeing = map(float, re.search(r"([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval",
+                                     open("repeats.log").read()).groups())
+text = open("repeats.txt").read()
+lines = text.splitlines()
+assert lines and all(l.startswith("Repeat: ") and l[8:].split(" | ")[0] == l[8:].split(" | ")[1] for l in lines), text[:300]
+assert abs(blind - 2 * seeing) <= 0.002, (blind, seeing)
+PY
+then
+  echo "ok   recall_text.py --repeat-share 1: strings repeated, bounds 2:1"
+else
+  echo "FAIL: recall_text.py --repeat-share 1"; cat repeats.log; fails=$((fails + 1))
+fi
 expect_user_error "unknown system" "unknown system 'swa'" "$script" --tiny --out out --systems full,swa
 expect_user_error "bad training argument" "the full config does not load" "$script" --tiny --out out2 -- --train.bogus 1
 expect_user_error "bad training length" "--train-context 256,x: expected token counts" "$script" --tiny --out out --train-context 256,x
