@@ -9,9 +9,10 @@ tasks' own: the skill is meant to transfer, not the templates.
 
   tools/recall_text.py --bytes N --out FILE [--seed S] [--block-bytes B] [--repeat-share F]
 
-Each block is about B bytes (default 800, below the window of the replication's models), one of:
+Each block is at most about B bytes (default 800, below the window of the replication's models),
+one of:
   Records: <key> = <value>; ... Recall: <key> = <value>; ...
-  Repeat: <random letters and digits> | <the same again>
+  Repeat: <random letters and digits> | <the same again>   (the string's length varies)
 Keys are 2-3 random syllables (unique within a block); values are 5 digits or 5 capitals. A
 share F of the blocks (default 0.5) are repeats: the plainest copying signal there is (continue
 what followed the last occurrence of this text), from which small models learn induction heads
@@ -43,8 +44,12 @@ REPEAT_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def repeat_block(rng, budget):
-    """A random string and the same again: its text and entropy without and with retrieval."""
-    n = max(1, (budget - len("Repeat:  | \n")) // 2)
+    """A random string and the same again: its text and entropy without and with retrieval.
+    The string's length is drawn from a quarter to all of what the block holds: at one fixed
+    length the copy sits a fixed distance back, which a head can find by position alone,
+    without matching any content, and the tasks' copying needs the content."""
+    longest = max(1, (budget - len("Repeat:  | \n")) // 2)
+    n = rng.randint(max(1, longest // 4), longest)
     body = "".join(rng.choice(REPEAT_ALPHABET) for _ in range(n))
     nats = n * math.log(len(REPEAT_ALPHABET))
     return f"Repeat: {body} | {body}\n", 2 * nats, nats
