@@ -12,7 +12,7 @@ tasks' own: the skill is meant to transfer, not the templates.
 Each block is at most about B bytes (default 800, below the window of the replication's models),
 one of:
   Records: <key> = <value>; ... Recall: <key> = <value>; ...
-  Repeat: <random letters and digits> | <the same again>   (the string's length varies)
+  Repeat: <random printable characters> | <the same again>   (the string's length varies)
 Keys are 2-3 random syllables (unique within a block); values are 5 digits or 5 capitals. A
 share F of the blocks (default 0.5) are repeats: the plainest copying signal there is (continue
 what followed the last occurrence of this text), from which small models learn induction heads
@@ -40,7 +40,10 @@ def record_nats(key, value):
             5 * math.log(10 if value[0].isdigit() else 26))
 
 
-REPEAT_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+# Every printable ASCII character but the space and the separator: with 94 symbols, the character
+# before a position nearly always identifies it within a string, so the plainest induction head
+# (match the previous character, copy the next) already predicts the second copy.
+REPEAT_ALPHABET = "".join(chr(c) for c in range(33, 127) if chr(c) != "|")
 
 
 def repeat_block(rng, budget):
@@ -50,7 +53,7 @@ def repeat_block(rng, budget):
     without matching any content, and the tasks' copying needs the content."""
     longest = max(1, (budget - len("Repeat:  | \n")) // 2)
     n = rng.randint(max(1, longest // 4), longest)
-    body = "".join(rng.choice(REPEAT_ALPHABET) for _ in range(n))
+    body = "".join(rng.choices(REPEAT_ALPHABET, k=n))
     nats = n * math.log(len(REPEAT_ALPHABET))
     return f"Repeat: {body} | {body}\n", 2 * nats, nats
 

@@ -113,7 +113,10 @@ else
   # Inputs read at once: a window model's KV cache is a ring of W positions per input, full
   # attention's holds the longest context (~0.5 GiB per input at 128k in bf16).
   window_batch=200 full_batch=50
-  recall_block=800 recall_sample=4096  # blocks (records + recall, or a repeat) inside the window of 1024
+  # Short blocks in short samples: an untrained head spreads its attention over every earlier
+  # position of the sample, so the gradient that teaches it to find the copy shrinks with the
+  # sample's length (docs/results.md, attempt 5).
+  recall_block=200 recall_sample=256
   recall_eval_tokens=65536
 fi
 train_seed=1234   # data synth --seed (train split)
