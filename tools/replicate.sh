@@ -35,7 +35,8 @@
 #   --systems LIST     comma-separated subset of full,window,sr (default: all three)
 #   --steps N          training steps for every system (default: the configs' train.steps)
 #   --train-context LIST  training context lengths in tokens, each sample's drawn from the list
-#                      (default 8k,16k; tiny 128,256)
+#                      (default 1k,2k,4k,8k; tiny 128,256). Short contexts hold more needles per
+#                      trained token (docs/results.md, attempt 5)
 #   --lengths LIST     evaluation context lengths (default 4k,16k,64k,128k; tiny 512,1k)
 #   --samples N        held-out samples per task and length (default 50; tiny 2)
 #   --tasks LIST       tasks trained on (in turn) and evaluated (default
@@ -105,7 +106,7 @@ if [[ $tiny -eq 1 ]]; then
   recall_eval_tokens=1024
 else
   cfgdir=$root/configs/replicate
-  : "${out:=runs/replicate}" "${train_ctx:=8k,16k}" "${lengths:=4k,16k,64k,128k}" "${samples:=50}" "${device:=cuda}"
+  : "${out:=runs/replicate}" "${train_ctx:=1k,2k,4k,8k}" "${lengths:=4k,16k,64k,128k}" "${samples:=50}" "${device:=cuda}"
   train_chunks=256:512       # W = 1024
   eval_chunk=512
   # Decoding is batched across samples; a forward pass takes up to 32k tokens of prefill.
@@ -114,8 +115,9 @@ else
   # attention's holds the longest context (~0.5 GiB per input at 128k in bf16).
   window_batch=200 full_batch=50
   # Short blocks in short samples: an untrained head spreads its attention over every earlier
-  # position of the sample, so the gradient that teaches it to find the copy shrinks with the
-  # sample's length (docs/results.md, attempt 5).
+  # position of the sample, so the gradient that would teach it to find the copy shrinks with
+  # the sample's length. With them, copying by content began near step 4,500 (docs/results.md,
+  # attempt 5).
   recall_block=200 recall_sample=256
   recall_eval_tokens=65536
 fi

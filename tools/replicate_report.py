@@ -12,7 +12,9 @@ Standard library only.
 results.md holds: the settings; per system its model, training tokens, first and final loss and
 wall-clock; accuracy per task x context length x system; rounds read and tokens per answer.
 loss.svg plots each system's training loss against the tokens trained; accuracy.svg plots the
-accuracy against the context length, one panel per task and one for the mean over tasks.
+accuracy against the context length, one panel per task and one for the mean over tasks. With a
+pre-training (--pretrain-steps), pretrain.svg plots its training and held-out loss by step beside
+the bounds of each text.
 """
 import argparse, json, math, os, re, sys
 from xml.sax.saxutils import escape
@@ -58,12 +60,18 @@ def read_jsonl(path):
     return rows
 
 
-def recall_bounds(d, log_name):
-    """recall_text.py's loss bounds for a text it wrote (its log), as a note, or ''."""
+def recall_bound_values(d, log_name):
+    """recall_text.py's loss bounds (without, with retrieval) for a text it wrote (its log), or None."""
     log = os.path.join(d, "logs", f"{log_name}.log")
     m = re.search(r"([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval",
                   open(log).read()) if os.path.exists(log) else None
-    return f" (loss bounds: {m.group(1)} without retrieval, {m.group(2)} with perfect retrieval)" if m else ""
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+def recall_bounds(d, log_name):
+    """The same bounds as a note, or ''."""
+    b = recall_bound_values(d, log_name)
+    return f" (loss bounds: {b[0]:.3f} without retrieval, {b[1]:.3f} with perfect retrieval)" if b else ""
 
 
 def metrics(path):
@@ -165,6 +173,72 @@ def legend(out, names, x, y):
         out.append(f'<text x="{x + 37}" y="{ly + 4}">{escape(label)}</text>')
 
 
+def side_note(out, lines, x, y):
+    """Small grey lines of text beside a plot, from (x, y) down."""
+    for i, line in enumerate(lines):
+        out.append(f'<text x="{x}" y="{y + 15 * i}" font-size="11" fill="#555">{escape(line)}</text>')
+
+
+def axes(out, points, frame, H, xlabel, ylabel):
+    """Grid, ticks, frame and labels for (x, y) points from x = 0; returns the maps X, Y to pixels."""
+    left, top, pw, ph = frame
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    xt = nice_ticks(0, max(xs))
+    yt = nice_ticks(max(0.0, min(ys) - 0.05 * (max(ys) - min(ys))), max(ys))
+
+    def X(v):
+        return left + pw * v / xt[-1]
+
+    def Y(v):
+        return top + ph * (1 - (v - yt[0]) / (yt[-1] - yt[0]))
+
+    for v in yt:
+        out.append(f'<line x1="{left}" y1="{Y(v):.1f}" x2="{left + pw}" y2="{Y(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{Y(v) + 4:.1f}" text-anchor="end">{fmt_tick(v)}</text>')
+    for v in xt:
+        out.append(f'<line x1="{X(v):.1f}" y1="{top}" x2="{X(v):.1f}" y2="{top + ph}" stroke="#eee"/>')
+        out.append(f'<text x="{X(v):.1f}" y="{top + ph + 18}" text-anchor="middle">{fmt_tick(v)}</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
+    out.append(f'<text x="{left + pw / 2}" y="{H - 12}" text-anchor="middle">{escape(xlabel)}</text>')
+    out.append(f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+               f'{escape(ylabel)}</text>')
+    return X, Y
+
+
+def pretrain_svg(rows, held, bounds, held_bounds, title):
+    """The pre-training's loss and held-out loss against steps, each with its text's two bounds
+    (recall_text.py): a loss below the upper bound means the model retrieves."""
+    W, H, left, right, top, bottom = 820, 460, 70, 300, 45, 55
+    pw, ph = W - left - right, H - top - bottom
+    train = [(r["step"], float(r["loss"])) for r in rows if math.isfinite(r["loss"])]
+    evals = [(r["step"], float(r["eval_loss"])) for r in held if math.isfinite(r["eval_loss"])]
+    # (label, points, colour, dash, bounds)
+    curves = [c for c in (("training text", train, "#1f77b4", "", bounds),
+                          ("held-out records", evals, "#d62728", ' stroke-dasharray="6 4"', held_bounds)) if c[1]]
+    out = svg_open(W, H, title)
+    if not curves:
+        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no pre-training metrics</text></svg>')
+        return "\n".join(out) + "\n"
+    last = max(x for _, pts, _, _, _ in curves for x, _ in pts)
+    points = [p for _, pts, _, _, _ in curves for p in pts]
+    points += [(0, b) for _, _, _, _, bs in curves if bs for b in bs]
+    X, Y = axes(out, points, (left, top, pw, ph), H, "step", "loss (nats per byte)")
+    for i, (label, pts, colour, dash, bs) in enumerate(curves):
+        path = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in pts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
+        for b in bs or ():
+            out.append(f'<line x1="{X(0):.1f}" y1="{Y(b):.1f}" x2="{X(last):.1f}" y2="{Y(b):.1f}" '
+                       f'stroke="{colour}" stroke-width="1" stroke-dasharray="2 3"/>')
+        ly = top + 10 + 20 * i
+        out.append(f'<line x1="{left + pw + 15}" y1="{ly}" x2="{left + pw + 45}" y2="{ly}" stroke="{colour}" '
+                   f'stroke-width="2"{dash}/>')
+        out.append(f'<text x="{left + pw + 52}" y="{ly + 4}">{escape(label)}</text>')
+    side_note(out, ["dotted: each text's bounds, the", "loss without retrieval (upper)",
+                    "and with perfect retrieval (lower)"], left + pw + 15, top + 20 * len(curves) + 30)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
 def loss_svg(runs, title):
     """Training loss against tokens trained, one line per system."""
     W, H, left, right, top, bottom = 820, 460, 70, 300, 45, 55
@@ -182,36 +256,15 @@ def loss_svg(runs, title):
     if not series:
         out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle">no training metrics</text></svg>')
         return "\n".join(out) + "\n"
-    xs = [x for p in series.values() for x, _ in p]
-    ys = [y for p in series.values() for _, y in p]
-    xt = nice_ticks(0, max(xs))
-    yt = nice_ticks(max(0.0, min(ys) - 0.05 * (max(ys) - min(ys))), max(ys))
-
-    def X(v):
-        return left + pw * v / xt[-1]
-
-    def Y(v):
-        return top + ph * (1 - (v - yt[0]) / (yt[-1] - yt[0]))
-
-    for v in yt:
-        out.append(f'<line x1="{left}" y1="{Y(v):.1f}" x2="{left + pw}" y2="{Y(v):.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{Y(v) + 4:.1f}" text-anchor="end">{fmt_tick(v)}</text>')
-    for v in xt:
-        out.append(f'<line x1="{X(v):.1f}" y1="{top}" x2="{X(v):.1f}" y2="{top + ph}" stroke="#eee"/>')
-        out.append(f'<text x="{X(v):.1f}" y="{top + ph + 18}" text-anchor="middle">{fmt_tick(v)}</text>')
-    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{H - 12}" text-anchor="middle">tokens trained</text>')
-    out.append(f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
-               'training loss (nats per target token)</text>')
+    X, Y = axes(out, [p for pts in series.values() for p in pts], (left, top, pw, ph), H,
+                "tokens trained", "training loss (nats per target token)")
     for name, pts in series.items():
         path = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in pts)
         out.append(f'<polyline points="{path}" fill="none" stroke="{COLORS[name]}" stroke-width="1.5"'
                    f'{DASH[name]}/>')
     legend(out, list(series), left + pw + 15, top + 10)
-    note = ["one-round: loss on the answer;", "sr: on summaries, actions and", "the answer (not comparable)"]
-    for i, line in enumerate(note):
-        out.append(f'<text x="{left + pw + 15}" y="{top + 20 * len(series) + 30 + 15 * i}" font-size="11" '
-                   f'fill="#555">{escape(line)}</text>')
+    side_note(out, ["one-round: loss on the answer;", "sr: on summaries, actions and",
+                    "the answer (not comparable)"], left + pw + 15, top + 20 * len(series) + 30)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -348,6 +401,10 @@ def main():
             meta.append(("pre-training, held-out records", "eval loss " +
                          ", ".join(f"{r['eval_loss']:.3f} (step {r['step']})" for r in held[-3:]) +
                          recall_bounds(d, "recall-heldout")))
+        meta.append(("pre-training plot", "[pretrain.svg](pretrain.svg)"))
+        with open(os.path.join(d, "pretrain.svg"), "w") as f:
+            f.write(pretrain_svg(pre, held, recall_bound_values(d, "recall-text"),
+                                 recall_bound_values(d, "recall-heldout"), "Pre-training loss and its bounds"))
     if run.get("jobs", 1) > 1:
         meta.append(("note", f"up to {run['jobs']} systems ran at once on the same device: their wall-clock times overlap"))
     md += [f"- {k}: {v}" for k, v in meta] + [""]
@@ -446,7 +503,8 @@ def main():
         f.write(loss_svg(runs, f"Training loss ({variant} variant)"))
     with open(os.path.join(d, "accuracy.svg"), "w") as f:
         f.write(accuracy_svg(evals, tasks, train_ctx, f"Accuracy against context length ({variant} variant)"))
-    print(f"replicate_report: wrote {d}/results.md, loss.svg, accuracy.svg")
+    pre_plot = ", pretrain.svg" if run.get("pretrain_steps", 0) > 0 else ""
+    print(f"replicate_report: wrote {d}/results.md, loss.svg, accuracy.svg{pre_plot}")
 
 
 if __name__ == "__main__":

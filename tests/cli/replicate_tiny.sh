@@ -126,6 +126,13 @@ assert held and 0 < float(held.group(2)) < float(held.group(1)), md
 assert "- pre-training: 2 steps on `tools/recall_text.py` text" in md, md
 bounds = re.search(r"loss bounds: ([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval", md)
 assert bounds and 0 < float(bounds.group(2)) < float(bounds.group(1)), md
+# pretrain.svg: the training and held-out curves, and each text's two bounds as dotted lines.
+import xml.dom.minidom
+doc = xml.dom.minidom.parse(f"{out}/pretrain.svg")
+assert len(doc.getElementsByTagName("polyline")) == 2, "pretrain.svg: expected 2 curves"
+dotted = [l for l in doc.getElementsByTagName("line") if l.getAttribute("stroke-dasharray") == "2 3"]
+assert len(dotted) == 4, f"pretrain.svg: {len(dotted)} bound lines"
+assert "[pretrain.svg](pretrain.svg)" in md, md
 PY
 }
 if "$script" --tiny --out pre --systems window --pretrain-steps 2 --samples 1 --lengths 512 >log3.txt 2>&1 &&
