@@ -233,7 +233,7 @@ int cmd_eval(const std::vector<std::string>& args) {
                 {"score", score(task, results[i].answer)}};
       const Json reading = read_result_json(results[i], cli.read);
       for (const auto& [key, value] : reading.items()) line[key] = value;
-      lines += line.dump() + "\n";
+      lines += model_text_json_line(line);
     }
     write(out_samples, lines);
   }

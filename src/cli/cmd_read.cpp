@@ -158,7 +158,7 @@ int cmd_read(const std::vector<std::string>& args) {
     if (records[i].has_answer) j["expected"] = records[i].answer;
     const Json result = read_result_json(results[i], cli.read);
     for (auto it = result.begin(); it != result.end(); ++it) j[it.key()] = it.value();
-    os << j.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+    os << model_text_json_line(j);
   }
   os.flush();
   if (out != "-") {

@@ -105,6 +105,10 @@ Tokenizer checkpoint_tokenizer(const CheckpointInfo& info) {
   return load_tokenizer(info.tokenizer_json.empty() ? "byte" : info.tokenizer_json);
 }
 
+std::string model_text_json_line(const Json& record) {
+  return record.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
 Json read_result_json(const ReadOutput& out, const ReadOptions& opt) {
   Json j;
   j["answer"] = out.answer;

@@ -51,6 +51,10 @@ Tokenizer checkpoint_tokenizer(const CheckpointInfo& info);
 // One result as the JSON object `read` writes (docs/formats.md).
 Json read_result_json(const ReadOutput& out, const ReadOptions& opt);
 
+// A JSON Lines record that holds model-written text. A byte-level model can write any bytes, and
+// a capped answer can end inside a character: invalid UTF-8 is written as U+FFFD, not refused.
+std::string model_text_json_line(const Json& record);
+
 
 
 }  // namespace sr

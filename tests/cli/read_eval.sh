@@ -79,6 +79,26 @@ else
   echo "FAIL read --tp 2"; cat err.txt; fails=$((fails + 1))
 fi
 
+# A model can write bytes that are not UTF-8 (a byte-level vocabulary; an answer capped inside a
+# character). The random Hugging Face fixture does: eval --out-samples and read write them as
+# U+FFFD, and every line stays JSON.
+if "$SR_BIN" ckpt import-hf "$SR_SOURCE_DIR/tests/fixtures/hf/qwen2-tied" --out random >/dev/null 2>&1 &&
+    "$SR_BIN" eval --checkpoint random --tasks passkey --context-tokens 256 --samples 1 --chunk-tokens 48 \
+      --max-summary-tokens 8 --max-answer-tokens 8 --threads 1 --out-md /dev/null --out-samples raw.jsonl 2>err.txt &&
+    "$SR_BIN" read --checkpoint random --input in.jsonl --chunk-tokens 48 --max-summary-tokens 8 \
+      --max-answer-tokens 8 --out raw-read.jsonl 2>>err.txt &&
+    "$SR_PYTHON" - <<'PY'
+import json
+for path in ("raw.jsonl", "raw-read.jsonl"):
+    rows = [json.loads(l) for l in open(path, encoding="utf-8")]
+    assert rows and any("\ufffd" in s for r in rows for s in r["summaries"] + [r["answer"]]), (path, rows)
+PY
+then
+  echo "ok   model text that is not UTF-8 is written as U+FFFD"
+else
+  echo "FAIL: model text that is not UTF-8"; cat err.txt; fails=$((fails + 1))
+fi
+
 # eval: the table's shape, in Markdown and JSON (with --threads 1, which the header reports).
 if "$SR_BIN" eval --checkpoint run --tasks passkey,vartrack --context-tokens 256,512 --samples 2 \
     --chunk-tokens 48 --max-summary-tokens 8 --max-answer-tokens 8 --batch 4 --threads 1 \
