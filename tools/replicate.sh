@@ -53,6 +53,12 @@
 #                      and start all three systems from it (checkpoint.init_from): the
 #                      retrieval skill the paper's pretrained models bring (docs/results.md).
 #                      The same for every system, on top of their budget (default 0: none)
+#   --init-from HF     start all three systems from a Hugging Face Qwen2 folder instead of from
+#                      scratch, as the paper does (`smoothread ckpt import-hf`, once, into
+#                      DIR/runs/start): its shape, weights and tokenizer (the training sets are
+#                      written in it; eval reads it from the checkpoint). The windows stay the
+#                      systems' own, and the learning rate drops to a fine-tuning rate (2e-5 to
+#                      2e-6; -- --train.lr X overrides it). Not with --pretrain-steps
 #   --no-report        skip step (4)
 #   -- ARGS            passed on to every `smoothread train` (e.g. --train.lr 5e-4), after the
 #                      configs; they count in the data budget too
@@ -67,18 +73,18 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 
 tiny=0 out="" systems="full,window,sr" steps="" train_ctx="" lengths="" samples="" device=""
 tasks="passkey,niah-multikey,niah-multivalue,vartrack" jobs=1 threads="" words="" report=1 train_extra=()
-pretrain_steps=0
+pretrain_steps=0 hf=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --tiny) tiny=1; shift ;;
-    --out|--systems|--steps|--train-context|--lengths|--samples|--tasks|--device|--jobs|--threads|--words|--pretrain-steps)
+    --out|--systems|--steps|--train-context|--lengths|--samples|--tasks|--device|--jobs|--threads|--words|--pretrain-steps|--init-from)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       v=$2
       case $1 in
         --out) out=$v ;; --systems) systems=$v ;; --steps) steps=$v ;;
         --train-context) train_ctx=$v ;; --lengths) lengths=$v ;; --samples) samples=$v ;;
         --tasks) tasks=$v ;; --device) device=$v ;; --jobs) jobs=$v ;; --threads) threads=$v ;;
-        --words) words=$v ;; --pretrain-steps) pretrain_steps=$v ;;
+        --words) words=$v ;; --pretrain-steps) pretrain_steps=$v ;; --init-from) hf=$v ;;
       esac
       shift 2 ;;
     --no-report) report=0; shift ;;
@@ -134,6 +140,8 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 [[ $threads =~ ^(0|[1-9][0-9]*)$ ]] || die "--threads $threads: expected 0 (automatic) or a positive count"
 [[ -z $steps || $steps =~ ^[1-9][0-9]*$ ]] || die "--steps $steps: expected a positive count"
 [[ $pretrain_steps =~ ^(0|[1-9][0-9]*)$ ]] || die "--pretrain-steps $pretrain_steps: expected 0 (none) or a positive count"
+[[ -z $hf || $pretrain_steps -eq 0 ]] || die "--init-from and --pretrain-steps: choose one start for the systems"
+[[ -z $hf || -f $hf/config.json ]] || die "--init-from $hf: not a Hugging Face model folder (no config.json)"
 [[ $train_ctx =~ ^[1-9][0-9]*[kK]?(,[1-9][0-9]*[kK]?)*$ ]] ||
   die "--train-context $train_ctx: expected token counts such as 8192 or 8k,16k"
 # The training lengths in tokens (8k -> 8192), each once.
@@ -149,10 +157,31 @@ for s in "${sys_list[@]}"; do
   [[ -r $cfgdir/$s.ini ]] || die "missing config $cfgdir/$s.ini"
 done
 
+# --- (0) a pretrained start (--init-from) ---------------------------------------------------
+# Imported once, first into a scratch folder: a folder that does not import, or a config that
+# then does not load, leaves DIR untouched. A re-run reuses DIR/runs/start.
+start_args=() start_new=""
+if [[ -n $hf ]]; then
+  start=$out/runs/start
+  start_ini=$start/model.ini
+  if [[ ! -f $start_ini ]]; then
+    start_new=$(mktemp -d)
+    trap 'rm -rf "$start_new"' EXIT
+    err=$("$bin" ckpt import-hf "$hf" --out "$start_new/start" 2>&1 >/dev/null) ||
+      die "--init-from $hf: $(grep -m1 . <<<"$err" | sed 's/^smoothread: error: //')"
+    start_ini=$start_new/start/model.ini
+  fi
+  # The imported shape overrides the configs' model section, all but the window (the systems').
+  mapfile -t start_args < <(awk -F' = ' '/^\[/ { sec = $0 } sec == "[model]" && NF == 2 && $1 != "sliding_window" {
+    print "--model." $1; print $2 }' "$start_ini")
+  [[ ${#start_args[@]} -gt 0 ]] || die "--init-from $hf: the import wrote no model shape ($start_ini)"
+  start_args+=(--checkpoint.init_from "$start/checkpoints" --train.lr 2e-5 --train.min_lr 2e-6)
+fi
+
 for s in "${sys_list[@]}"; do  # each system's config, with the arguments given, before any work
   extra=()
   [[ -n $steps ]] && extra=(--train.steps "$steps")
-  err=$("$bin" train --config "$cfgdir/$s.ini" "${extra[@]}" "${train_extra[@]}" --print-config 2>&1 >/dev/null) ||
+  err=$("$bin" train --config "$cfgdir/$s.ini" "${extra[@]}" "${start_args[@]}" "${train_extra[@]}" --print-config 2>&1 >/dev/null) ||
     die "the $s config does not load: $err"
 done
 
@@ -170,6 +199,18 @@ timings=$out/timings.jsonl
 echo "# $(date -u +%FT%TZ) tools/replicate.sh$invocation" >>"$cmds"
 word_opt=()
 [[ -n $words ]] && word_opt=(--words "$words")
+tokenizer=byte
+if [[ -n $hf ]]; then
+  if [[ -n $start_new ]]; then
+    mv "$start_new/start" "$start"
+    printf '%q ' "$bin" ckpt import-hf "$hf" --out "$start" >>"$cmds"
+    echo "  # (into a scratch folder, then moved here)" >>"$cmds"
+  fi
+  # The training sets are written in the start's tokenizer when it has one (import-hf stores it
+  # with the Smooth Reading specials added); eval reads it from each checkpoint.
+  start_step=$start/checkpoints/$(cat "$start/checkpoints/latest")
+  if [[ -f $start_step/tokenizer.json ]]; then tokenizer=$start_step/tokenizer.json; fi
+fi
 
 # run LOG CMD...: appends CMD to commands.sh, runs it with its output in logs/LOG.log, shows the
 # log's end if it fails.
@@ -193,7 +234,7 @@ timing() {  # SYSTEM PHASE START
 config_value() {
   local extra=()
   [[ -n $steps ]] && extra=(--train.steps "$steps")
-  "$bin" train --config "$cfgdir/$1.ini" "${extra[@]}" "${train_extra[@]}" --print-config |
+  "$bin" train --config "$cfgdir/$1.ini" "${extra[@]}" "${start_args[@]}" "${train_extra[@]}" --print-config |
     awk -v key="$2" '/^\[/ { sec = substr($0, 2, length($0) - 2) } / = / { split($0, kv, " = "); if (sec "." kv[1] == key) print kv[2] }'
 }
 
@@ -224,13 +265,13 @@ t0=$(now)
 pids=()
 if [[ $need_one -eq 1 ]]; then
   run synth-one-round "$bin" data synth --task "$tasks" --context-tokens "$train_ctx" --samples "$n_one" \
-    --format one-round --seed "$train_seed" --split train "${word_opt[@]}" \
+    --format one-round --seed "$train_seed" --split train "${word_opt[@]}" --tokenizer "$tokenizer" \
     --out "$out/data/train-one-round.h5" &
   pids+=($!)
 fi
 if [[ $need_sr -eq 1 ]]; then
   run synth-sr "$bin" data synth --task "$tasks" --context-tokens "$train_ctx" --samples "$n_sr" \
-    --format sr --chunk-tokens "$train_chunks" --seed "$train_seed" --split train "${word_opt[@]}" \
+    --format sr --chunk-tokens "$train_chunks" --seed "$train_seed" --split train "${word_opt[@]}" --tokenizer "$tokenizer" \
     --out "$out/data/train-sr.h5" &
   pids+=($!)
 fi
@@ -242,11 +283,12 @@ variant=small
 [[ $tiny -eq 1 ]] && variant=tiny
 "$py" - "$out/run.json" "$variant" "$commit" "$dirty" "$("$bin" --version 2>&1 | head -n1)" "$card" \
   "$device" "$started" "$haystack" "$systems" "$jobs" "$train_ctx" "$train_chunks" "$eval_chunk" \
-  "$lengths" "$samples" "$tasks" "$train_seed" "$eval_seed" "$threads" "$pretrain_steps" <<'PY'
+  "$lengths" "$samples" "$tasks" "$train_seed" "$eval_seed" "$threads" "$pretrain_steps" "$hf" "$tokenizer" <<'PY'
 import json, sys
 keys = ["variant", "commit", "dirty", "smoothread", "card", "device", "started_utc", "haystack", "systems",
         "jobs", "train_context_tokens", "train_chunk_tokens", "eval_chunk_tokens_sr", "eval_lengths",
-        "eval_samples", "eval_tasks", "train_data_seed", "eval_data_seed", "threads", "pretrain_steps"]
+        "eval_samples", "eval_tasks", "train_data_seed", "eval_data_seed", "threads", "pretrain_steps",
+        "init_from", "tokenizer"]
 r = dict(zip(keys, sys.argv[2:]))
 r["dirty"] = r["dirty"] != "0"
 for k in ("jobs", "eval_chunk_tokens_sr", "eval_samples", "train_data_seed", "eval_data_seed", "threads",
@@ -323,7 +365,8 @@ system() {
     local t0
     t0=$(now)
     run "train-$s" "$bin" train --config "$cfgdir/$s.ini" --data.path "$data" --train.out_dir "$rundir" \
-      --parallel.device "$device" --train.threads "$threads" "${extra[@]}" "${init_from[@]}" "${train_extra[@]}" || return 1
+      --parallel.device "$device" --train.threads "$threads" "${extra[@]}" "${init_from[@]}" "${start_args[@]}" \
+      "${train_extra[@]}" || return 1
     timing "$s" train "$t0"
   fi
   local mode=one-round opts=("${eval_opts[@]}" --batch "$window_batch")

@@ -386,6 +386,10 @@ def main():
             ("evaluation", f"`eval`, test split of seed {run.get('eval_data_seed', '?')}, "
                            f"{run.get('eval_samples', '?')} sample(s) per task and length, sr chunks "
                            f"{run.get('eval_chunk_tokens_sr', '?')} tokens, greedy")]
+    if run.get("init_from"):
+        tok = "its tokenizer" if run.get("tokenizer", "byte") != "byte" else "the byte tokenizer"
+        meta.append(("start", f"`smoothread ckpt import-hf {run['init_from']}`: its shape and weights, {tok}; "
+                              "every system fine-tuned from it"))
     if run.get("pretrain_steps", 0) > 0:
         pre = metrics(os.path.join(d, "runs", "pretrain", "metrics.jsonl"))
         done = (f"loss {pre[0]['loss']:.3f} -> {pre[-1]['loss']:.3f} over "

@@ -19,51 +19,9 @@ make_hf() {
   "$py" "$SR_SOURCE_DIR/tests/cli/tiny_qwen2.py" "$1" --vocab "$2" --dtype F32 --seed "$2" --config v5 \
     $([ "$3" = untied ] && echo --untied)
 }
-# make_tok.py OUT VARIANT: a byte-level BPE tokenizer.json with Qwen2's structure: the 256 byte
-# symbols, 4 merges (ids 256..259), and added tokens. Variants: plain (<|endoftext|> = 260), two
-# (and <|im_start|> = 261), all
-# (also the nine Smooth Reading tokens, 261..269), wordpiece (model type WordPiece), big (a
-# vocabulary of 300 entries).
-cat >make_tok.py <<'PY'
-import json, sys
-out, variant = sys.argv[1], sys.argv[2]
-bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-cs, n = bs[:], 0
-for b in range(256):
-    if b not in bs:
-        bs.append(b)
-        cs.append(256 + n)
-        n += 1
-vocab = {chr(c): i for i, c in enumerate(sorted(cs, key=lambda c: bs[cs.index(c)]))}
-merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("i", "n")]
-for a, b in merges:
-    vocab[a + b] = len(vocab)
-if variant == "big":
-    for i in range(300 - len(vocab)):
-        vocab["x%d" % i] = len(vocab)
-def tok(i, content):
-    return {"id": i, "content": content, "single_word": False, "lstrip": False, "rstrip": False,
-            "normalized": False, "special": True}
-added = [tok(len(vocab), "<|endoftext|>")]
-if variant == "two":
-    added.append(tok(len(vocab) + 1, "<|im_start|>"))
-if variant == "all":
-    for name in ["<bos>", "<eos>", "<query>", "<chunk>", "<summary>", "<read>", "<stop>", "<answer>", "<pad>"]:
-        added.append(tok(len(vocab) + len(added), name))
-bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
-regex = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-j = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-     "normalizer": {"type": "NFC"},
-     "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-         {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False}, bl]},
-     "post_processor": bl, "decoder": bl,
-     "model": {"type": "WordPiece" if variant == "wordpiece" else "BPE", "dropout": None, "unk_token": None,
-               "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": False,
-               "byte_fallback": False, "ignore_merges": False, "vocab": vocab,
-               "merges": ["%s %s" % m for m in merges]}}
-with open(out, "w", encoding="utf-8") as f:
-    json.dump(j, f, ensure_ascii=False, indent=2)
-PY
+# make_tok OUT VARIANT: a byte-level BPE tokenizer.json with Qwen2's structure
+# (tests/cli/tiny_bpe_tokenizer.py lists the variants).
+make_tok() { "$py" "$SR_SOURCE_DIR/tests/cli/tiny_bpe_tokenizer.py" "$@"; }
 
 # rows.py SOURCE EXPORT N0 NEW_IDS: the export's embedding (and untied head) keep the source's
 # rows, and the rows NEW_IDS (comma-separated ids and a-b ranges) are the mean of rows 0..N0-1.
@@ -105,11 +63,11 @@ print("bpe-%016x" % h)' "$1"
 }
 
 make_hf hf-fits 272 tied || exit 1
-"$py" make_tok.py hf-fits/tokenizer.json plain || exit 1
+make_tok hf-fits/tokenizer.json plain || exit 1
 make_hf hf-grow 264 untied || exit 1
 cp hf-fits/tokenizer.json hf-grow/
 make_hf hf-all 272 tied || exit 1
-"$py" make_tok.py hf-all/tokenizer.json all || exit 1
+make_tok hf-all/tokenizer.json all || exit 1
 
 # Room in vocab_size: the nine tokens take ids 261..269, rows start as the mean of 0..260.
 expect_success "import with a tokenizer" "$SR_BIN" ckpt import-hf hf-fits --out ck-fits
@@ -135,7 +93,7 @@ expect_success "exported config has the new vocab_size" grep -q '"vocab_size": 2
 expect_success "grown rows (embedding and head) are the mean row" "$py" rows.py hf-grow ex-grow 261 261-269
 # With --tp 2 the grown vocab_size (271 ids) is rounded up to a multiple of 2; the extra row too
 # starts as the mean.
-cp -r hf-grow hf-grow2 && "$py" make_tok.py hf-grow2/tokenizer.json two
+cp -r hf-grow hf-grow2 && make_tok hf-grow2/tokenizer.json two
 expect_success "grown to a multiple of --tp" "$SR_BIN" ckpt import-hf hf-grow2 --out ck-grow2 --tp 2
 expect_success "vocab_size 272" grep -qx "vocab_size = 272" ck-grow2/model.ini
 expect_success "export it" "$SR_BIN" ckpt export-hf ck-grow2 --out ex-grow2
@@ -205,9 +163,9 @@ refused() {  # refused NAME TEXT DIR
     fails=$((fails + 1))
   fi
 }
-cp -r hf-fits hf-wp && "$py" make_tok.py hf-wp/tokenizer.json wordpiece
+cp -r hf-fits hf-wp && make_tok hf-wp/tokenizer.json wordpiece
 refused "another model type" "tokenizer.json: model type 'WordPiece': only BPE tokenizers" hf-wp
-cp -r hf-fits hf-big && "$py" make_tok.py hf-big/tokenizer.json big
+cp -r hf-fits hf-big && make_tok hf-big/tokenizer.json big
 refused "vocabulary larger than vocab_size" \
   "tokenizer.json: its vocabulary has 301 tokens (highest id 300) but config.json's vocab_size is 272" hf-big
 cp -r hf-fits hf-junk && echo '{"model": ' >hf-junk/tokenizer.json

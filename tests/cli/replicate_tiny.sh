@@ -2,8 +2,8 @@
 # tools/replicate.sh --tiny: the whole replication pipeline on CPU (data synth, three systems
 # trained from scratch, their evaluation, the report). Checks that every stage ran and wrote what
 # it should (runs, eval JSON with every cell, results.md tables, SVG plots), not the scores; a
-# second run skips the finished training; --pretrain-steps gives the systems a shared start; bad
-# arguments are refused.
+# second run skips the finished training; --pretrain-steps gives the systems a shared start, and
+# --init-from a Hugging Face one; bad arguments are refused.
 set -euo pipefail
 : "${SR_BIN:?}" "${SR_PYTHON:?}" "${SR_SOURCE_DIR:?}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
@@ -178,6 +178,44 @@ then
 else
   echo "FAIL: recall_text.py --repeat-share 1"; cat repeats.log; fails=$((fails + 1))
 fi
+# --init-from: the systems start from a Hugging Face Qwen2 folder (random tiny weights and a BPE
+# tokenizer, made here): its shape and tokenizer, the systems' own window; the training set is
+# written in its tokenizer and the report names the start.
+"$SR_PYTHON" "$SR_SOURCE_DIR/tests/cli/tiny_qwen2.py" hf --vocab 272 --seed 3 --untied >/dev/null
+"$SR_PYTHON" "$SR_SOURCE_DIR/tests/cli/tiny_bpe_tokenizer.py" hf/tokenizer.json plain
+if "$script" --tiny --out fromhf --systems sr --init-from hf --steps 2 --samples 1 --lengths 512 >log5.txt 2>&1 &&
+    "$SR_BIN" data inspect fromhf/data/train-sr.h5 --sample -1 >hf-inspect.txt &&
+    "$SR_PYTHON" - fromhf "$SR_SOURCE_DIR" <<'PY'
+import json, re, sys
+out, src = sys.argv[1], sys.argv[2]
+run = json.load(open(f"{out}/run.json"))
+assert run["init_from"] == "hf" and run["tokenizer"].endswith("runs/start/checkpoints/step_00000000/tokenizer.json"), run
+inspect = open("hf-inspect.txt").read()
+assert re.search(r"tokenizer (?!byte)", inspect), inspect  # not the byte tokenizer
+manifest = open(sorted(__import__("glob").glob(f"{out}/runs/sr/checkpoints/step_*/manifest"))[-1]).read()
+window = re.search(r"^sliding_window = (\d+)", open(f"{src}/configs/replicate/tiny/window.ini").read(), re.M).group(1)
+# The tiny configs tie the head to the embedding; this folder does not.
+for key, want in (("tie_word_embeddings", "false"), ("sliding_window", window), ("vocab_size", "272")):
+    assert f"model.{key} = {want}\n" in manifest, (key, want, manifest)
+assert "checkpoint.init_from: starting at step 0" in open(f"{out}/logs/train-sr.log").read()
+md = open(f"{out}/results.md").read()
+assert "- start: `smoothread ckpt import-hf hf`: its shape and weights, its tokenizer" in md, md
+assert json.load(open(f"{out}/eval/sr.json"))["results"], "no eval results"
+PY
+then
+  echo "ok   --init-from: the systems start from a Hugging Face folder, in its tokenizer"
+else
+  echo "FAIL: --init-from"; cat log5.txt hf-inspect.txt 2>/dev/null; fails=$((fails + 1))
+fi
+expect_user_error "init-from not a folder" "--init-from nowhere: not a Hugging Face model folder (no config.json)" \
+  "$script" --tiny --out out4 --init-from nowhere
+expect_user_error "init-from and pretraining" "--init-from and --pretrain-steps: choose one start" \
+  "$script" --tiny --out out4 --init-from hf --pretrain-steps 2
+# A folder that does not import (a tensor missing) is refused with import-hf's reason, before
+# anything is written.
+"$SR_PYTHON" "$SR_SOURCE_DIR/tests/cli/tiny_qwen2.py" hf-broken --vocab 272 --drop model.norm.weight >/dev/null
+expect_user_error "init-from a broken folder" "--init-from hf-broken: " "$script" --tiny --out out4 --init-from hf-broken
+[[ ! -e out4 ]] || { echo "FAIL init-from: out4 was written"; fails=$((fails + 1)); }
 expect_user_error "unknown system" "unknown system 'swa'" "$script" --tiny --out out --systems full,swa
 expect_user_error "bad training argument" "the full config does not load" "$script" --tiny --out out2 -- --train.bogus 1
 expect_user_error "bad training length" "--train-context 256,x: expected token counts" "$script" --tiny --out out --train-context 256,x
