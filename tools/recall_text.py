@@ -41,8 +41,9 @@ def record_nats(key, value):
 
 
 # Every printable ASCII character but the space and the separator: with 94 symbols, the character
-# before a position nearly always identifies it within a string, so the plainest induction head
-# (match the previous character, copy the next) already predicts the second copy.
+# before a position often identifies it within a string and the two before it nearly always do,
+# so the plainest induction heads (match the previous characters, copy the next) predict the
+# second copy.
 REPEAT_ALPHABET = "".join(chr(c) for c in range(33, 127) if chr(c) != "|")
 
 
