@@ -58,7 +58,8 @@
 #                      DIR/runs/start): its shape, weights and tokenizer (the training sets are
 #                      written in it; eval reads it from the checkpoint). The windows stay the
 #                      systems' own, and the learning rate drops to a fine-tuning rate (2e-5 to
-#                      2e-6; -- --train.lr X overrides it). Not with --pretrain-steps
+#                      2e-6; -- --train.lr X overrides it). A re-run must name the same folder.
+#                      Not with --pretrain-steps
 #   --no-report        skip step (4)
 #   -- ARGS            passed on to every `smoothread train` (e.g. --train.lr 5e-4), after the
 #                      configs; they count in the data budget too
@@ -164,7 +165,12 @@ start_args=() start_new=""
 if [[ -n $hf ]]; then
   start=$out/runs/start
   start_ini=$start/model.ini
-  if [[ ! -f $start_ini ]]; then
+  hf_abs=$(cd "$hf" && pwd)
+  if [[ -f $start_ini ]]; then
+    # A re-run: the start must be the same folder's, or the systems would mix two starts.
+    was=$(cat "$start/imported_from" 2>/dev/null || echo unknown)
+    [[ $was == "$hf_abs" ]] || die "--init-from $hf: $start holds an import of $was (another --out, or delete it)"
+  else
     start_new=$(mktemp -d)
     trap 'rm -rf "$start_new"' EXIT
     err=$("$bin" ckpt import-hf "$hf" --out "$start_new/start" 2>&1 >/dev/null) ||
@@ -203,6 +209,7 @@ tokenizer=byte
 if [[ -n $hf ]]; then
   if [[ -n $start_new ]]; then
     mv "$start_new/start" "$start"
+    echo "$hf_abs" >"$start/imported_from"
     printf '%q ' "$bin" ckpt import-hf "$hf" --out "$start" >>"$cmds"
     echo "  # (into a scratch folder, then moved here)" >>"$cmds"
   fi

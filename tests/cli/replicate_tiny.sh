@@ -207,6 +207,10 @@ then
 else
   echo "FAIL: --init-from"; cat log5.txt hf-inspect.txt 2>/dev/null; fails=$((fails + 1))
 fi
+# A re-run of that --out from another folder would mix two starts: refused.
+cp -r hf hf-other
+expect_user_error "init-from another folder" "fromhf/runs/start holds an import of $work/hf" \
+  "$script" --tiny --out fromhf --systems sr --init-from hf-other --steps 2 --samples 1 --lengths 512
 expect_user_error "init-from not a folder" "--init-from nowhere: not a Hugging Face model folder (no config.json)" \
   "$script" --tiny --out out4 --init-from nowhere
 expect_user_error "init-from and pretraining" "--init-from and --pretrain-steps: choose one start" \
