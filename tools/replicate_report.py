@@ -74,13 +74,14 @@ def recall_bounds(d, log_name):
     return f" (loss bounds: {b[0]:.3f} without retrieval, {b[1]:.3f} with perfect retrieval)" if b else ""
 
 
-def metrics(path):
-    """Training metrics by step; a step logged twice (a resumed run) keeps its last line."""
-    by_step = {}
-    for r in read_jsonl(path):
-        if isinstance(r.get("step"), int) and isinstance(r.get("loss"), (int, float)):
-            by_step[r["step"]] = r
-    return [by_step[s] for s in sorted(by_step)]
+def by_step(rows, key="loss"):
+    """The metrics.jsonl rows holding `key` (loss, or eval_loss for the held-out evaluations)
+    in step order; a step logged twice (a resumed run) keeps its last line."""
+    latest = {}
+    for r in rows:
+        if isinstance(r.get("step"), int) and isinstance(r.get(key), (int, float)):
+            latest[r["step"]] = r
+    return [latest[s] for s in sorted(latest)]
 
 
 def manifest(run_dir):
@@ -354,7 +355,7 @@ def main():
         timings[(t.get("system"), t.get("phase"))] = t.get("seconds")  # a re-run's time wins
     runs, manifests, evals = {}, {}, {}
     for name, _, mode in SYSTEMS:
-        rows = metrics(os.path.join(d, "runs", name, "metrics.jsonl"))
+        rows = by_step(read_jsonl(os.path.join(d, "runs", name, "metrics.jsonl")))
         if rows:
             runs[name] = rows
         manifests[name] = manifest(os.path.join(d, "runs", name))
@@ -391,7 +392,8 @@ def main():
         meta.append(("start", f"`smoothread ckpt import-hf {run['init_from']}`: its shape and weights, {tok}; "
                               "every system fine-tuned from it"))
     if run.get("pretrain_steps", 0) > 0:
-        pre = metrics(os.path.join(d, "runs", "pretrain", "metrics.jsonl"))
+        pre_rows = read_jsonl(os.path.join(d, "runs", "pretrain", "metrics.jsonl"))
+        pre = by_step(pre_rows)
         done = (f"loss {pre[0]['loss']:.3f} -> {pre[-1]['loss']:.3f} over "
                 f"{count(sum(int(r.get('tokens', 0)) for r in pre))} tokens, "
                 f"{duration(timings.get(('pretrain', 'train')))}") if pre else "no metrics found"
@@ -399,8 +401,7 @@ def main():
                                      f"every token), the start of all three systems: {done}"
                                      f"{recall_bounds(d, 'recall-text')}"))
         # The held-out records (no repeats): does the model retrieve by key?
-        held = [r for r in read_jsonl(os.path.join(d, "runs", "pretrain", "metrics.jsonl"))
-                if isinstance(r.get("eval_loss"), (int, float))]
+        held = by_step(pre_rows, "eval_loss")
         if held:
             meta.append(("pre-training, held-out records", "eval loss " +
                          ", ".join(f"{r['eval_loss']:.3f} (step {r['step']})" for r in held[-3:]) +
