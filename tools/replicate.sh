@@ -161,6 +161,7 @@ done
 # --- (0) a pretrained start (--init-from) ---------------------------------------------------
 # Imported once, first into a scratch folder: a folder that does not import, or a config that
 # then does not load, leaves DIR untouched. A re-run reuses DIR/runs/start.
+# start_args: where every system starts (this import, or the pre-training below), as train options.
 start_args=() start_new=""
 if [[ -n $hf ]]; then
   start=$out/runs/start
@@ -321,7 +322,6 @@ trained_step() {
 # --- (1b) pre-training on copy-rich text (--pretrain-steps) ---------------------------------
 # One model, the systems' shape, trained on records recalled in another order with the loss on
 # every token; the three systems then start from its weights (fresh optimizer state).
-init_from=()
 if [[ $pretrain_steps -gt 0 ]]; then
   pre=$out/runs/pretrain
   if [[ $(trained_step "$pre") -eq $pretrain_steps ]]; then
@@ -352,7 +352,7 @@ if [[ $pretrain_steps -gt 0 ]]; then
       "${train_extra[@]}" || die "pre-training failed"
     timing pretrain train "$t0"
   fi
-  init_from=(--checkpoint.init_from "$pre/checkpoints")
+  start_args=(--checkpoint.init_from "$pre/checkpoints")
 fi
 
 # --- (2) training and (3) evaluation, per system -----------------------------------------
@@ -372,8 +372,8 @@ system() {
     local t0
     t0=$(now)
     run "train-$s" "$bin" train --config "$cfgdir/$s.ini" --data.path "$data" --train.out_dir "$rundir" \
-      --parallel.device "$device" --train.threads "$threads" "${extra[@]}" "${init_from[@]}" "${start_args[@]}" \
-      "${train_extra[@]}" || return 1
+      --parallel.device "$device" --train.threads "$threads" "${extra[@]}" "${start_args[@]}" "${train_extra[@]}" \
+      || return 1
     timing "$s" train "$t0"
   fi
   local mode=one-round opts=("${eval_opts[@]}" --batch "$window_batch")
