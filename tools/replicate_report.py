@@ -60,7 +60,7 @@ def read_jsonl(path):
     return rows
 
 
-def recall_bound_values(d, log_name):
+def recall_bounds(d, log_name):
     """recall_text.py's loss bounds (without, with retrieval) for a text it wrote (its log), or None."""
     log = os.path.join(d, "logs", f"{log_name}.log")
     m = re.search(r"([0-9.]+) without retrieval, ([0-9.]+) with perfect retrieval",
@@ -68,9 +68,8 @@ def recall_bound_values(d, log_name):
     return (float(m.group(1)), float(m.group(2))) if m else None
 
 
-def recall_bounds(d, log_name):
-    """The same bounds as a note, or ''."""
-    b = recall_bound_values(d, log_name)
+def bounds_note(b):
+    """Those bounds as a note after a loss, or ''."""
     return f" (loss bounds: {b[0]:.3f} without retrieval, {b[1]:.3f} with perfect retrieval)" if b else ""
 
 
@@ -165,13 +164,22 @@ def svg_open(W, H, title):
             f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="15">{escape(title)}</text>']
 
 
-def legend(out, names, x, y):
-    for i, name in enumerate(names):
-        label = dict((s, l) for s, l, _ in SYSTEMS)[name]
+def legend(out, entries, x, y):
+    """One line per (label, colour, dash attribute), from (x, y) down."""
+    for i, (label, colour, dash) in enumerate(entries):
         ly = y + 20 * i
-        out.append(f'<line x1="{x}" y1="{ly}" x2="{x + 30}" y2="{ly}" stroke="{COLORS[name]}" '
-                   f'stroke-width="2"{DASH[name]}/>')
+        out.append(f'<line x1="{x}" y1="{ly}" x2="{x + 30}" y2="{ly}" stroke="{colour}" '
+                   f'stroke-width="2"{dash}/>')
         out.append(f'<text x="{x + 37}" y="{ly + 4}">{escape(label)}</text>')
+
+
+def system_legend(out, names, x, y):
+    labels = dict((s, l) for s, l, _ in SYSTEMS)
+    legend(out, [(labels[n], COLORS[n], DASH[n]) for n in names], x, y)
+
+
+# Width, height and margins (left, right, top, bottom) of a one-panel line plot, its legend right.
+LINE_PLOT = (820, 460, 70, 300, 45, 55)
 
 
 def side_note(out, lines, x, y):
@@ -209,7 +217,7 @@ def axes(out, points, frame, H, xlabel, ylabel):
 def pretrain_svg(rows, held, bounds, held_bounds, title):
     """The pre-training's loss and held-out loss against steps, each with its text's two bounds
     (recall_text.py): a loss below the upper bound means the model retrieves."""
-    W, H, left, right, top, bottom = 820, 460, 70, 300, 45, 55
+    W, H, left, right, top, bottom = LINE_PLOT
     pw, ph = W - left - right, H - top - bottom
     train = [(r["step"], float(r["loss"])) for r in rows if math.isfinite(r["loss"])]
     evals = [(r["step"], float(r["eval_loss"])) for r in held if math.isfinite(r["eval_loss"])]
@@ -224,16 +232,13 @@ def pretrain_svg(rows, held, bounds, held_bounds, title):
     points = [p for _, pts, _, _, _ in curves for p in pts]
     points += [(0, b) for _, _, _, _, bs in curves if bs for b in bs]
     X, Y = axes(out, points, (left, top, pw, ph), H, "step", "loss (nats per byte)")
-    for i, (label, pts, colour, dash, bs) in enumerate(curves):
+    for label, pts, colour, dash, bs in curves:
         path = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in pts)
         out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
         for b in bs or ():
             out.append(f'<line x1="{X(0):.1f}" y1="{Y(b):.1f}" x2="{X(last):.1f}" y2="{Y(b):.1f}" '
                        f'stroke="{colour}" stroke-width="1" stroke-dasharray="2 3"/>')
-        ly = top + 10 + 20 * i
-        out.append(f'<line x1="{left + pw + 15}" y1="{ly}" x2="{left + pw + 45}" y2="{ly}" stroke="{colour}" '
-                   f'stroke-width="2"{dash}/>')
-        out.append(f'<text x="{left + pw + 52}" y="{ly + 4}">{escape(label)}</text>')
+    legend(out, [(label, colour, dash) for label, _, colour, dash, _ in curves], left + pw + 15, top + 10)
     side_note(out, ["dotted: each text's bounds, the", "loss without retrieval (upper)",
                     "and with perfect retrieval (lower)"], left + pw + 15, top + 20 * len(curves) + 30)
     out.append("</svg>")
@@ -242,7 +247,7 @@ def pretrain_svg(rows, held, bounds, held_bounds, title):
 
 def loss_svg(runs, title):
     """Training loss against tokens trained, one line per system."""
-    W, H, left, right, top, bottom = 820, 460, 70, 300, 45, 55
+    W, H, left, right, top, bottom = LINE_PLOT
     pw, ph = W - left - right, H - top - bottom
     series = {}
     for name, rows in runs.items():
@@ -263,7 +268,7 @@ def loss_svg(runs, title):
         path = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in pts)
         out.append(f'<polyline points="{path}" fill="none" stroke="{COLORS[name]}" stroke-width="1.5"'
                    f'{DASH[name]}/>')
-    legend(out, list(series), left + pw + 15, top + 10)
+    system_legend(out, list(series), left + pw + 15, top + 10)
     side_note(out, ["one-round: loss on the answer;", "sr: on summaries, actions and",
                     "the answer (not comparable)"], left + pw + 15, top + 20 * len(series) + 30)
     out.append("</svg>")
@@ -326,9 +331,9 @@ def accuracy_svg(evals, tasks, train_ctx, title):
                + (f'; dotted: the training contexts ({ctx_label(train_ctx)})' if train_ctx else "") + '</text>')
     if len(panels) < rows * cols:  # the legend in the free panel slot
         n = len(panels)
-        legend(out, list(evals), left + (n % cols) * (pw + gap_x), top + (n // cols) * (ph + gap_y) + 20)
+        system_legend(out, list(evals), left + (n % cols) * (pw + gap_x), top + (n // cols) * (ph + gap_y) + 20)
     else:
-        legend(out, list(evals), left, ly + 10)
+        system_legend(out, list(evals), left, ly + 10)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -391,7 +396,9 @@ def main():
         tok = "its tokenizer" if run.get("tokenizer", "byte") != "byte" else "the byte tokenizer"
         meta.append(("start", f"`smoothread ckpt import-hf {run['init_from']}`: its shape and weights, {tok}; "
                               "every system fine-tuned from it"))
+    pretrain_plot = None
     if run.get("pretrain_steps", 0) > 0:
+        text_bounds, held_bounds = recall_bounds(d, "recall-text"), recall_bounds(d, "recall-heldout")
         pre_rows = read_jsonl(os.path.join(d, "runs", "pretrain", "metrics.jsonl"))
         pre = by_step(pre_rows)
         done = (f"loss {pre[0]['loss']:.3f} -> {pre[-1]['loss']:.3f} over "
@@ -399,17 +406,15 @@ def main():
                 f"{duration(timings.get(('pretrain', 'train')))}") if pre else "no metrics found"
         meta.append(("pre-training", f"{run['pretrain_steps']} steps on `tools/recall_text.py` text (loss on "
                                      f"every token), the start of all three systems: {done}"
-                                     f"{recall_bounds(d, 'recall-text')}"))
+                                     f"{bounds_note(text_bounds)}"))
         # The held-out records (no repeats): does the model retrieve by key?
         held = by_step(pre_rows, "eval_loss")
         if held:
             meta.append(("pre-training, held-out records", "eval loss " +
                          ", ".join(f"{r['eval_loss']:.3f} (step {r['step']})" for r in held[-3:]) +
-                         recall_bounds(d, "recall-heldout")))
+                         bounds_note(held_bounds)))
         meta.append(("pre-training plot", "[pretrain.svg](pretrain.svg)"))
-        with open(os.path.join(d, "pretrain.svg"), "w") as f:
-            f.write(pretrain_svg(pre, held, recall_bound_values(d, "recall-text"),
-                                 recall_bound_values(d, "recall-heldout"), "Pre-training loss and its bounds"))
+        pretrain_plot = pretrain_svg(pre, held, text_bounds, held_bounds, "Pre-training loss and its bounds")
     if run.get("jobs", 1) > 1:
         meta.append(("note", f"up to {run['jobs']} systems ran at once on the same device: their wall-clock times overlap"))
     md += [f"- {k}: {v}" for k, v in meta] + [""]
@@ -508,8 +513,10 @@ def main():
         f.write(loss_svg(runs, f"Training loss ({variant} variant)"))
     with open(os.path.join(d, "accuracy.svg"), "w") as f:
         f.write(accuracy_svg(evals, tasks, train_ctx, f"Accuracy against context length ({variant} variant)"))
-    pre_plot = ", pretrain.svg" if run.get("pretrain_steps", 0) > 0 else ""
-    print(f"replicate_report: wrote {d}/results.md, loss.svg, accuracy.svg{pre_plot}")
+    if pretrain_plot:
+        with open(os.path.join(d, "pretrain.svg"), "w") as f:
+            f.write(pretrain_plot)
+    print(f"replicate_report: wrote {d}/results.md, loss.svg, accuracy.svg" + (", pretrain.svg" if pretrain_plot else ""))
 
 
 if __name__ == "__main__":
