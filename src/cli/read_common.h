@@ -55,6 +55,4 @@ Json read_result_json(const ReadOutput& out, const ReadOptions& opt);
 // a capped answer can end inside a character: invalid UTF-8 is written as U+FFFD, not refused.
 std::string model_text_json_line(const Json& record);
 
-
-
 }  // namespace sr
